@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"text/tabwriter"
+	"time"
+
+	"github.com/palid/palid/neon"
+)
+
+// benchReport is the output of palid bench; the model figures (image
+// encode ms, tokens/s, peak RSS) are added to it next to the kernels.
+type benchReport struct {
+	GOARCH  string              `json:"goarch"`
+	CPUs    int                 `json:"cpus"`
+	Threads int                 `json:"threads"`
+	Path    string              `json:"kernel_path"`
+	Kernels []string            `json:"kernels"`
+	Results []neon.KernelResult `json:"kernel_results"`
+}
+
+func init() {
+	register("bench", "measure kernel GFLOP/s (dispatched path and Go twin)", func(args []string) error {
+		fs := newFlags("bench", "")
+		threads := fs.Int("threads", 0, "worker threads (0: all CPUs)")
+		asJSON := fs.Bool("json", false, "write JSON instead of a table")
+		per := fs.Duration("time", time.Second, "measuring time per case")
+		twin := fs.Bool("twin", true, "also measure the Go twin")
+		if err := parseFlags(fs, args); err != nil {
+			return err
+		}
+		if fs.NArg() != 0 {
+			return badInputf("unexpected argument %q", fs.Arg(0))
+		}
+		if *threads < 0 {
+			return badInputf("--threads must be >= 0, got %d", *threads)
+		}
+		if *per <= 0 {
+			return badInputf("--time must be positive, got %v", *per)
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		defer stop()
+		rep, err := kernelBench(ctx, *threads, *per, *twin)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			enc := json.NewEncoder(os.Stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(rep)
+		}
+		return writeBenchTable(os.Stdout, rep)
+	})
+}
+
+// kernelBench runs the kernel part of palid bench.
+func kernelBench(ctx context.Context, threads int, per time.Duration, twin bool) (benchReport, error) {
+	p := neon.NewPool(threads)
+	defer p.Close()
+	res, err := neon.BenchmarkKernels(ctx, p, per, twin)
+	if err != nil {
+		return benchReport{}, err
+	}
+	return benchReport{
+		GOARCH: runtime.GOARCH, CPUs: runtime.NumCPU(), Threads: p.Threads(),
+		Path: neon.KernelPath(), Kernels: neon.Kernels(), Results: res,
+	}, nil
+}
+
+func writeBenchTable(w io.Writer, rep benchReport) error {
+	fmt.Fprintf(w, "kernels: %s path (%v), %d threads, %s\n\n", rep.Path, rep.Kernels, rep.Threads, rep.GOARCH)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "shape\tm x n x k\ttype\tkernel\tpath\tms/op\tGFLOP/s\tGB/s weights\t")
+	for _, r := range rep.Results {
+		shape := r.Shape
+		if r.Cold {
+			shape += " (cold)"
+		}
+		gf := fmt.Sprintf("%.1f", r.GFLOPS)
+		if r.Kernel == "copy" {
+			gf = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%dx%dx%d\t%s\t%s\t%s\t%.3f\t%s\t%.1f\t\n",
+			shape, r.Rows, r.Tokens, r.Cols, r.Type, r.Kernel, r.Path, r.NsPerOp/1e6, gf, r.GBps)
+	}
+	return tw.Flush()
+}

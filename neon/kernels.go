@@ -1,0 +1,55 @@
+package neon
+
+// kernelSet is one implementation path of the hot kernels. Kernels that a
+// path does not provide are the Go twins.
+type kernelSet struct {
+	path string // "generic", "avx2", "asimd", "sdot", "smmla"
+
+	dotQ8     func(w, x []byte) float32
+	dotQ8x2   func(out *[4]float32, w0, w1, x0, x1 []byte)
+	dotQ4Q8   func(w, x []byte) float32
+	dotQ4Q8x2 func(out *[4]float32, w0, w1, x0, x1 []byte)
+	quantQ8   func(dst []byte, src []float32)
+	dotF32    func(a, b []float32) float32
+	axpy      func(y []float32, a float32, x []float32)
+
+	// names lists "kernel: implementation" for Kernels.
+	names []string
+}
+
+var genericKernels = &kernelSet{
+	path:      "generic",
+	dotQ8:     dotQ8Generic,
+	dotQ8x2:   dotQ8x2Generic,
+	dotQ4Q8:   dotQ4Q8Generic,
+	dotQ4Q8x2: dotQ4Q8x2Generic,
+	quantQ8:   quantizeQ8Generic,
+	dotF32:    dotF32Generic,
+	axpy:      axpyGeneric,
+	names: []string{"dotQ8Generic", "dotQ4Q8Generic", "quantizeQ8Generic",
+		"dotF32Generic", "axpyGeneric"},
+}
+
+// kern is the dispatched path, chosen once at init (tests switch it).
+var kern = bestKernels()
+
+// Kernels reports the kernel implementations dispatch chose for this CPU,
+// e.g. "dotQ8SDOT".
+func Kernels() []string {
+	return append([]string(nil), kern.names...)
+}
+
+// KernelPath returns the name of the dispatched path: "generic", "avx2",
+// "asimd", "sdot" or "smmla".
+func KernelPath() string { return kern.path }
+
+// quantizeQ8 quantizes activations with the dispatched kernel.
+func quantizeQ8(dst []byte, src []float32) { kern.quantQ8(dst, src) }
+
+// useKernels switches the dispatched path (tests only) and returns a
+// function that restores the previous one.
+func useKernels(k *kernelSet) (restore func()) {
+	old := kern
+	kern = k
+	return func() { kern = old }
+}
