@@ -28,9 +28,13 @@ func newFlags(name, argsUsage string) *flag.FlagSet {
 // parseFlags parses args into fs; a bad flag is a usage error (exit 2) and
 // -h prints the usage and returns errHelp.
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
+	usage := fs.Usage
+	fs.Usage = func() {} // flag calls it on every error; print only for -h
+	err := fs.Parse(args)
+	fs.Usage = usage
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
+			usage()
 			return errHelp
 		}
 		return badInput(err)
