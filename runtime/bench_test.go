@@ -1,0 +1,188 @@
+package runtime
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// benchModelDir returns a directory holding a random ViT-B/16 + T5-base
+// shaped Q8_0 model, written once and cached under os.TempDir() keyed by a
+// hash of its configuration.
+func benchModelDir(b *testing.B) string {
+	b.Helper()
+	c := baseConfig()
+	sum := sha256.Sum256([]byte("palid-bench-v1 " + c.key()))
+	dir := filepath.Join(os.TempDir(), "palid-bench-"+hex.EncodeToString(sum[:8]))
+	if _, err := os.Stat(filepath.Join(dir, "mmproj.gguf")); err == nil {
+		return dir
+	}
+	tmp, err := os.MkdirTemp(os.TempDir(), "palid-bench-tmp-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("writing the benchmark model to %s (once)", dir)
+	if err := writeRandomModel(tmp, c, 42); err != nil {
+		os.RemoveAll(tmp)
+		b.Fatal(err)
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		os.RemoveAll(tmp)
+		if _, err2 := os.Stat(filepath.Join(dir, "mmproj.gguf")); err2 != nil {
+			b.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// reportCPU adds the process CPU time per operation since start, a
+// figure that holds up on a machine shared with other work (ns/op does not).
+func reportCPU(b *testing.B, start time.Duration) {
+	if c := processCPU(); c > 0 {
+		b.ReportMetric(float64((c-start).Milliseconds())/float64(b.N), "cpu-ms/op")
+	}
+}
+
+func loadBench(b *testing.B) *Model {
+	dir := benchModelDir(b)
+	m, err := Load(dir, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { m.Close() })
+	return m
+}
+
+// BenchmarkEncodeImage is the ViT-B/16 at 224 px plus the projector: one
+// frame to 256 visual tokens.
+func BenchmarkEncodeImage(b *testing.B) {
+	m := loadBench(b)
+	img := randomImage(m.ImageSize(), 1)
+	ctx := context.Background()
+	b.ResetTimer()
+	cpu := processCPU()
+	defer func() { reportCPU(b, cpu) }()
+	for i := 0; i < b.N; i++ {
+		if _, err := m.EncodeImage(ctx, img); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchEncoderInput is 256 visual tokens and a 16-token prompt (with EOS).
+func benchEncoderInput(b *testing.B, m *Model) ([]float32, int) {
+	img := randomImage(m.ImageSize(), 1)
+	vis, err := m.EncodeImage(context.Background(), img)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ids := make([]int, 16)
+	for i := range ids {
+		ids[i] = 3 + i
+	}
+	ids[15] = 1
+	d := m.txt.d
+	n := len(vis)/d + len(ids)
+	x := make([]float32, n*d)
+	copy(x, vis)
+	m.txt.embed(x[len(vis):], ids)
+	return x, n
+}
+
+// BenchmarkEncoderPrefill is the T5-base encoder on 256 visual tokens and a
+// 16-token prompt, plus the cross-attention K/V of every decoder layer.
+func BenchmarkEncoderPrefill(b *testing.B) {
+	m := loadBench(b)
+	x, n := benchEncoderInput(b, m)
+	in := make([]float32, len(x))
+	ctx := context.Background()
+	b.ResetTimer()
+	cpu := processCPU()
+	defer func() { reportCPU(b, cpu) }()
+	for i := 0; i < b.N; i++ {
+		copy(in, x)
+		enc, err := m.encode(ctx, in, n)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := m.newDecoder(ctx, enc, n, 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+}
+
+// BenchmarkDecodeStep is one greedy decoder step of T5-base (self-attention
+// over up to 32 cached tokens, cross-attention over 272 encoder tokens,
+// the 32128-wide head).
+func BenchmarkDecodeStep(b *testing.B) {
+	m := loadBench(b)
+	x, n := benchEncoderInput(b, m)
+	ctx := context.Background()
+	enc, err := m.encode(ctx, x, n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const maxLen = 32
+	var dec *decoder
+	b.ResetTimer()
+	cpu := processCPU()
+	defer func() { reportCPU(b, cpu) }()
+	for i := 0; i < b.N; i++ {
+		if i%maxLen == 0 {
+			b.StopTimer()
+			setup := processCPU()
+			if dec, err = m.newDecoder(ctx, enc, n, maxLen); err != nil {
+				b.Fatal(err)
+			}
+			cpu += processCPU() - setup // not part of a step
+			b.StartTimer()
+		}
+		if _, err := dec.step(ctx, []int{0}, []int{5 + i%maxLen}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+}
+
+// BenchmarkDecodeStepBeam4 is one decoder step for 4 beams at once.
+func BenchmarkDecodeStepBeam4(b *testing.B) {
+	m := loadBench(b)
+	x, n := benchEncoderInput(b, m)
+	ctx := context.Background()
+	enc, err := m.encode(ctx, x, n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const maxLen = 32
+	var dec *decoder
+	b.ResetTimer()
+	cpu := processCPU()
+	defer func() { reportCPU(b, cpu) }()
+	for i := 0; i < b.N; i++ {
+		if i%(maxLen-2) == 0 {
+			b.StopTimer()
+			setup := processCPU()
+			if dec, err = m.newDecoder(ctx, enc, n, maxLen); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := dec.step(ctx, []int{0}, []int{0}); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := dec.step(ctx, []int{0, 0, 0, 0}, []int{5, 6, 7, 8}); err != nil {
+				b.Fatal(err)
+			}
+			cpu += processCPU() - setup // not part of a step
+			b.StartTimer()
+		}
+		// Beams swap parents as beam search does.
+		if _, err := dec.step(ctx, []int{1, 0, 3, 3}, []int{5, 6, 7, 8}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(4*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+}
