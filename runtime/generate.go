@@ -36,6 +36,11 @@ type Request struct {
 	MaxTokens int
 	// Beam is the beam width; <= 1 is greedy decoding.
 	Beam int
+	// OnToken, when set, receives the answer text as it grows: each call
+	// carries the newly decoded piece (greedy decoding streams token by
+	// token; beam search delivers the whole answer at the end). It is
+	// called on the generating goroutine and must not block.
+	OnToken func(piece string)
 	// KeepLogits asks for the logits of every step of the answer in
 	// Result.StepLogits (for tests against a reference).
 	KeepLogits bool
@@ -168,7 +173,19 @@ func (m *Model) Generate(ctx context.Context, req Request) (Result, error) {
 	}
 	t2 := time.Now()
 
-	best, err := search(ctx, dec.step, m.txt.vocab, m.start, m.eos, beam, maxTokens, req.KeepLogits)
+	step := dec.step
+	var stream textStream
+	if req.OnToken != nil {
+		stream = textStream{m: m, emit: req.OnToken}
+		if beam == 1 {
+			inner := step
+			step = func(ctx context.Context, parents, tokens []int) ([]float32, error) {
+				stream.feed(tokens[0])
+				return inner(ctx, parents, tokens)
+			}
+		}
+	}
+	best, err := search(ctx, step, m.txt.vocab, m.start, m.eos, beam, maxTokens, req.KeepLogits)
 	if err != nil {
 		return Result{}, err
 	}
@@ -179,6 +196,9 @@ func (m *Model) Generate(ctx context.Context, req Request) (Result, error) {
 		if id != m.eos && id != m.start && id < m.tok.Size() {
 			text = append(text, id)
 		}
+	}
+	if req.OnToken != nil {
+		stream.finish(best.tokens)
 	}
 	ms := func(a, b time.Time) float64 { return float64(b.Sub(a).Microseconds()) / 1000 }
 	return Result{
@@ -345,4 +365,44 @@ func bestOf(hs []hypothesis) hypothesis {
 		}
 	}
 	return hs[b]
+}
+
+// textStream turns the tokens chosen so far into pieces of text for
+// Request.OnToken: it decodes the whole prefix each time and emits what
+// was added, so SentencePiece's joining rules hold.
+type textStream struct {
+	m       *Model
+	emit    func(string)
+	ids     []int
+	emitted string
+}
+
+// feed records a token fed to the decoder (the start token is ignored).
+func (s *textStream) feed(id int) {
+	if id == s.m.start || id == s.m.eos || id >= s.m.tok.Size() {
+		return
+	}
+	s.ids = append(s.ids, id)
+	s.flush()
+}
+
+// finish emits whatever of the final answer has not been emitted yet.
+func (s *textStream) finish(tokens []int) {
+	s.ids = s.ids[:0]
+	for _, id := range tokens {
+		if id != s.m.eos && id != s.m.start && id < s.m.tok.Size() {
+			s.ids = append(s.ids, id)
+		}
+	}
+	s.flush()
+}
+
+func (s *textStream) flush() {
+	text := s.m.tok.Decode(s.ids)
+	if strings.HasPrefix(text, s.emitted) {
+		if d := text[len(s.emitted):]; d != "" {
+			s.emit(d)
+			s.emitted = text
+		}
+	}
 }
