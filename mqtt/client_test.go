@@ -229,12 +229,12 @@ func decodeResponse(t *testing.T, m recMsg) Response {
 
 func TestQueryRoundTrip(t *testing.T) {
 	b := startMosquitto(t)
-	d := newFakeDaemon(t, b.url(), t.TempDir(), 8, 5*time.Millisecond, nil)
+	d := newFakeDaemon(t, b.URL(), t.TempDir(), 8, 5*time.Millisecond, nil)
 	d.start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
-	resp, err := Query(ctx, b.url(), "cam1", Request{Question: "is the door open? yes", Format: FormatYesNo, Transaction: "tx-42"})
+	resp, err := Query(ctx, b.URL(), "cam1", Request{Question: "is the door open? yes", Format: FormatYesNo, Transaction: "tx-42"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +243,7 @@ func TestQueryRoundTrip(t *testing.T) {
 		t.Fatalf("response %+v data %+v", resp, resp.Data)
 	}
 	// A fresh transaction is made when the caller gives none.
-	resp, err = Query(ctx, b.url(), "cam1", Request{Question: "which way did the car go?", Mode: ModeVideo, Frames: 16})
+	resp, err = Query(ctx, b.URL(), "cam1", Request{Question: "which way did the car go?", Mode: ModeVideo, Frames: 16})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +251,7 @@ func TestQueryRoundTrip(t *testing.T) {
 		t.Fatalf("response %+v data %+v", resp, resp.Data)
 	}
 	// Plain text over raw MQTT, answer event and answer state.
-	rec := newRecorder(t, b.url(), "rec-plain", true, "palid/cam1/#")
+	rec := newRecorder(t, b.URL(), "rec-plain", true, "palid/cam1/#")
 	rec.publish(t, "palid/cam1/request/ask", false, []byte("what color is the car?"))
 	// The event goes through the outbox, the retained state directly: either may come first.
 	var ev, st recMsg
@@ -285,9 +285,9 @@ func TestQueryRoundTrip(t *testing.T) {
 
 func TestLongAnswerState(t *testing.T) {
 	b := startMosquitto(t)
-	d := newFakeDaemon(t, b.url(), t.TempDir(), 8, 0, nil)
+	d := newFakeDaemon(t, b.URL(), t.TempDir(), 8, 0, nil)
 	d.start(t)
-	rec := newRecorder(t, b.url(), "rec-state", true, "palid/cam1/answer/state")
+	rec := newRecorder(t, b.URL(), "rec-state", true, "palid/cam1/answer/state")
 	long := strings.Repeat("a long answer ", 100)
 	d.c.PublishAnswer(AnswerEvent{EventType: EventAnswer, Source: "interval", Data: &Data{ID: "x", Answer: long}})
 	m := rec.next(t, 10*time.Second, func(m recMsg) bool { return strings.Contains(string(m.payload), "long answer") })
@@ -299,7 +299,7 @@ func TestLongAnswerState(t *testing.T) {
 		t.Errorf("state %d characters, attributes answer %d characters", utf8.RuneCountInString(st.State), len(st.Attributes.Answer))
 	}
 	// It is retained: a newcomer gets it.
-	rec2 := newRecorder(t, b.url(), "rec-state2", true, "palid/cam1/answer/state")
+	rec2 := newRecorder(t, b.URL(), "rec-state2", true, "palid/cam1/answer/state")
 	m2 := rec2.next(t, 10*time.Second, onTopic("palid/cam1/answer/state"))
 	if !m2.retained || string(m2.payload) != string(m.payload) {
 		t.Errorf("newcomer got retained=%v %.80s", m2.retained, m2.payload)
@@ -309,9 +309,9 @@ func TestLongAnswerState(t *testing.T) {
 func TestBusyWhenQueueFull(t *testing.T) {
 	b := startMosquitto(t)
 	// One slot, a slow worker: a burst overflows the queue.
-	d := newFakeDaemon(t, b.url(), t.TempDir(), 1, 300*time.Millisecond, nil)
+	d := newFakeDaemon(t, b.URL(), t.TempDir(), 1, 300*time.Millisecond, nil)
 	d.start(t)
-	rec := newRecorder(t, b.url(), "rec-busy", true, "palid/cam1/response/ask")
+	rec := newRecorder(t, b.URL(), "rec-busy", true, "palid/cam1/response/ask")
 	const n = 10
 	for i := range n {
 		rec.publish(t, "palid/cam1/request/ask", false, fmt.Appendf(nil, `{"question": "q%d", "transaction": "b%d"}`, i, i))
@@ -340,9 +340,9 @@ func TestBusyWhenQueueFull(t *testing.T) {
 
 func TestBadInputAnsweredAndDaemonUnharmed(t *testing.T) {
 	b := startMosquitto(t)
-	d := newFakeDaemon(t, b.url(), t.TempDir(), 8, 0, nil)
+	d := newFakeDaemon(t, b.URL(), t.TempDir(), 8, 0, nil)
 	d.start(t)
-	rec := newRecorder(t, b.url(), "rec-bad", true, "palid/cam1/response/ask")
+	rec := newRecorder(t, b.URL(), "rec-bad", true, "palid/cam1/response/ask")
 	cases := []struct{ payload, tx, reason string }{
 		{`{"question": "x", "transaction": "e1"`, "", "invalid JSON"},
 		{`{"question": 7, "transaction": "e2"}`, "e2", "question: want a string"},
@@ -374,9 +374,9 @@ func TestBadInputAnsweredAndDaemonUnharmed(t *testing.T) {
 
 func TestRetainedRequestIgnored(t *testing.T) {
 	b := startMosquitto(t)
-	rec := newRecorder(t, b.url(), "rec-ret", true, "palid/cam1/response/ask")
+	rec := newRecorder(t, b.URL(), "rec-ret", true, "palid/cam1/response/ask")
 	rec.publish(t, "palid/cam1/request/ask", true, []byte(`{"question": "stale", "transaction": "retained"}`))
-	d := newFakeDaemon(t, b.url(), t.TempDir(), 8, 0, nil)
+	d := newFakeDaemon(t, b.URL(), t.TempDir(), 8, 0, nil)
 	d.start(t)
 	// The retained request reaches the client as soon as it subscribes;
 	// a fresh one sent afterwards is answered, and it must be the only one.
@@ -393,10 +393,10 @@ func TestRetainedRequestIgnored(t *testing.T) {
 
 func TestAvailabilityAndWill(t *testing.T) {
 	b := startMosquitto(t)
-	p := newProxy(t, strings.TrimPrefix(b.url(), "tcp://"))
+	p := newProxy(t, strings.TrimPrefix(b.URL(), "tcp://"))
 	d := newFakeDaemon(t, p.url(), t.TempDir(), 8, 0, func(c *Config) { c.KeepAlive = 2 * time.Second })
 	d.start(t)
-	rec := newRecorder(t, b.url(), "rec-avail", true, "palid/cam1/available")
+	rec := newRecorder(t, b.URL(), "rec-avail", true, "palid/cam1/available")
 	m := rec.next(t, 10*time.Second, onTopic("palid/cam1/available"))
 	if string(m.payload) != "online" {
 		t.Fatalf("available = %q, want online", m.payload)
@@ -408,7 +408,7 @@ func TestAvailabilityAndWill(t *testing.T) {
 		t.Fatalf("after the connection was cut: available = %q, want offline", m.payload)
 	}
 	// It is retained for newcomers.
-	rec2 := newRecorder(t, b.url(), "rec-avail2", true, "palid/cam1/available")
+	rec2 := newRecorder(t, b.URL(), "rec-avail2", true, "palid/cam1/available")
 	m = rec2.next(t, 10*time.Second, onTopic("palid/cam1/available"))
 	if string(m.payload) != "offline" || !m.retained {
 		t.Errorf("newcomer: %q retained=%v", m.payload, m.retained)
@@ -417,8 +417,8 @@ func TestAvailabilityAndWill(t *testing.T) {
 
 func TestOnlineLastAndOfflineOnClose(t *testing.T) {
 	b := startMosquitto(t)
-	rec := newRecorder(t, b.url(), "rec-order", true, "palid/cam1/#")
-	d := newFakeDaemon(t, b.url(), t.TempDir(), 8, 0, nil)
+	rec := newRecorder(t, b.URL(), "rec-order", true, "palid/cam1/#")
+	d := newFakeDaemon(t, b.URL(), t.TempDir(), 8, 0, nil)
 	d.c.PublishInfo(Info{Version: "0.1.0-test", Model: "demo", Backend: "neon", Camera: "synthetic:1", WindowFrames: 16, MaxQueue: 8})
 	d.c.PublishStatus(Status{State: "idle", Camera: "ok", TS: time.Now()})
 	d.c.PublishStanding(Standing{Question: "is anyone there?", Mode: ModeFrame, Interval: 30 * time.Second, Enabled: true})
@@ -453,9 +453,9 @@ func TestOnlineLastAndOfflineOnClose(t *testing.T) {
 
 func TestStandingQuestionTopics(t *testing.T) {
 	b := startMosquitto(t)
-	d := newFakeDaemon(t, b.url(), t.TempDir(), 8, 0, nil)
+	d := newFakeDaemon(t, b.URL(), t.TempDir(), 8, 0, nil)
 	d.start(t)
-	rec := newRecorder(t, b.url(), "rec-standing", true, "palid/cam1/+/state")
+	rec := newRecorder(t, b.URL(), "rec-standing", true, "palid/cam1/+/state")
 	rec.publish(t, "palid/cam1/interval/set", false, []byte("45"))
 	rec.publish(t, "palid/cam1/interval/set", false, []byte("soon")) // invalid: ignored
 	rec.publish(t, "palid/cam1/mode/set", false, []byte("video"))

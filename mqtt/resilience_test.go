@@ -61,7 +61,7 @@ func TestOutboxFile(t *testing.T) {
 // kept on disk across a restart of the program and delivered in order.
 func TestOutboxReplayOrder(t *testing.T) {
 	b := startMosquitto(t)
-	rec := newRecorder(t, b.url(), "rec-replay", true, "palid/cam1/response/ask", "palid/cam1/answer")
+	rec := newRecorder(t, b.URL(), "rec-replay", true, "palid/cam1/response/ask", "palid/cam1/answer")
 	state := t.TempDir()
 
 	// First run: the broker address is wrong (nothing listens there).
@@ -84,7 +84,7 @@ func TestOutboxReplayOrder(t *testing.T) {
 	d1.close()
 
 	// Second run, same state directory, the real broker.
-	d2 := newFakeDaemon(t, b.url(), state, 8, 0, nil)
+	d2 := newFakeDaemon(t, b.URL(), state, 8, 0, nil)
 	d2.start(t)
 	var order []string
 	for len(order) < n+3 {
@@ -134,7 +134,7 @@ func waitEmpty(t *testing.T, c *Client) {
 // QoS 1's at-least-once, checked to be a copy of an earlier delivery.)
 func TestBrokerRestartMidBurst(t *testing.T) {
 	b := startMosquitto(t)
-	d := newFakeDaemon(t, b.url(), t.TempDir(), 64, 10*time.Millisecond, nil)
+	d := newFakeDaemon(t, b.URL(), t.TempDir(), 64, 10*time.Millisecond, nil)
 	d.start(t)
 
 	// The requester keeps a persistent session so that responses published
@@ -144,7 +144,7 @@ func TestBrokerRestartMidBurst(t *testing.T) {
 	ids := map[string]bool{}
 	first := map[string]string{}
 	redelivered := 0
-	opts := paho.NewClientOptions().AddBroker(b.url()).SetClientID("burst-requester").SetCleanSession(false).
+	opts := paho.NewClientOptions().AddBroker(b.URL()).SetClientID("burst-requester").SetCleanSession(false).
 		SetAutoReconnect(true).SetConnectRetry(true).SetMaxReconnectInterval(500 * time.Millisecond).SetOrderMatters(false).
 		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {
 			var r Response
@@ -184,8 +184,8 @@ func TestBrokerRestartMidBurst(t *testing.T) {
 	const n = 50
 	for i := range n {
 		if i == 20 {
-			b.stop()
-			go func() { time.Sleep(700 * time.Millisecond); b.start() }()
+			b.Stop()
+			go func() { time.Sleep(700 * time.Millisecond); b.Restart() }()
 		}
 		pc.Publish("palid/cam1/request/ask", 1, false, fmt.Appendf(nil, `{"question": "q%d", "transaction": "burst-%02d"}`, i, i))
 		time.Sleep(20 * time.Millisecond)
@@ -223,14 +223,14 @@ func TestBrokerRestartMidBurst(t *testing.T) {
 
 func TestHomeAssistantDiscovery(t *testing.T) {
 	b := startMosquitto(t)
-	rec := newRecorder(t, b.url(), "rec-ha", true, "homeassistant/device/cam1/config")
-	d := newFakeDaemon(t, b.url(), t.TempDir(), 8, 0, nil)
+	rec := newRecorder(t, b.URL(), "rec-ha", true, "homeassistant/device/cam1/config")
+	d := newFakeDaemon(t, b.URL(), t.TempDir(), 8, 0, nil)
 	d.start(t)
 	m := rec.next(t, 10*time.Second, onTopic("homeassistant/device/cam1/config"))
 	checkDiscovery(t, m.payload)
 
 	// Re-sent when Home Assistant announces itself.
-	ha := newRecorder(t, b.url(), "ha-birth", true)
+	ha := newRecorder(t, b.URL(), "ha-birth", true)
 	ha.publish(t, "homeassistant/status", false, []byte("offline"))
 	ha.publish(t, "homeassistant/status", false, []byte("online"))
 	m = rec.next(t, 10*time.Second, onTopic("homeassistant/device/cam1/config"))
