@@ -415,7 +415,10 @@ func recoverTransaction(data []byte) string {
 	var m struct {
 		Transaction json.RawMessage `json:"transaction"`
 	}
-	if json.Unmarshal(data, &m) != nil || len(m.Transaction) == 0 {
+	if err := json.Unmarshal(data, &m); err != nil {
+		return scanTransaction(data)
+	}
+	if len(m.Transaction) == 0 {
 		return ""
 	}
 	var s string
@@ -426,6 +429,35 @@ func recoverTransaction(data []byte) string {
 		return ""
 	}
 	return s
+}
+
+// scanTransaction finds a top-level "transaction" string in a JSON object
+// that does not parse as a whole (truncated, or broken after the field), so
+// that the error reply can still be correlated.
+func scanTransaction(data []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return ""
+	}
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		if key == "transaction" {
+			if tok, err := dec.Token(); err == nil {
+				if s, ok := tok.(string); ok && len(s) <= 256 && utf8.ValidString(s) {
+					return s
+				}
+			}
+			return ""
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return ""
+		}
+	}
+	return ""
 }
 
 func invalidUTF8At(b []byte) int {

@@ -45,7 +45,7 @@ func TestParseRequestErrors(t *testing.T) {
 	}{
 		{``, "question", "empty", ""},
 		{"   \n", "question", "empty", ""},
-		{`{"question": "x", "transaction": "a1"`, "", "invalid JSON", "a1"[:0]},
+		{`{"question": "x", "transaction": "a1"`, "", "invalid JSON", "a1"}, // truncated: the transaction is still recovered
 		{`{"question": "x" "transaction": "a1"}`, "", "invalid JSON at byte", ""},
 		{`{"question": 42, "transaction": "a2"}`, "question", "want a string, got number", "a2"},
 		{`{"question": "x", "frames": "16", "transaction": "a3"}`, "frames", "want an integer, got string", "a3"},
