@@ -1,0 +1,114 @@
+package synth
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/png"
+	"os"
+	"path/filepath"
+)
+
+// ImageSize is the side, in pixels, of the pictures WriteDataset writes.
+const ImageSize = 64
+
+// ItemSeed returns the scene or clip seed of item i of the dataset of seed:
+// seed*1e6 + i. Datasets of different seeds (with fewer than a million items)
+// never share an item, so a held-out seed gives held-out scenes, and
+// `palid ask --synthetic ItemSeed(seed, i)` shows item i again.
+func ItemSeed(seed int64, i int) int64 { return seed*1_000_000 + int64(i) }
+
+// Record is one line of questions.jsonl.
+type Record struct {
+	Images []string `json:"images"` // paths relative to the dataset directory
+	Prompt string   `json:"prompt"`
+	Answer string   `json:"answer"`
+	Task   string   `json:"task"` // QA.Task
+	Seed   int64    `json:"seed"` // the scene or clip seed
+}
+
+// WriteDataset writes count scenes (or, with clips, count clips) of the
+// dataset of seed into dir at ImageSize pixels: scene-NNNNNN.png files, or
+// clip-NNNNNN/frame-NN.png folders, and questions.jsonl with one Record per
+// question.
+func WriteDataset(dir string, seed int64, count int, clips bool) error {
+	return WriteDatasetSize(dir, seed, count, clips, ImageSize)
+}
+
+// WriteDatasetSize is WriteDataset at size x size pixels.
+func WriteDatasetSize(dir string, seed int64, count int, clips bool, size int) error {
+	if count < 0 || count >= 1_000_000 {
+		return fmt.Errorf("synth: count %d out of range [0, 999999]", count)
+	}
+	if size < 8 || size > 4096 {
+		return fmt.Errorf("synth: image size %d out of range [8, 4096]", size)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("synth: %w", err)
+	}
+	f, err := os.Create(filepath.Join(dir, "questions.jsonl"))
+	if err != nil {
+		return fmt.Errorf("synth: %w", err)
+	}
+	defer f.Close()
+	w := bufio.NewWriter(f)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	for i := 0; i < count; i++ {
+		s := ItemSeed(seed, i)
+		var images []string
+		var qs []QA
+		if clips {
+			c := NewClip(s)
+			name := fmt.Sprintf("clip-%06d", i)
+			if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
+				return fmt.Errorf("synth: %w", err)
+			}
+			for t, img := range c.Frames(size) {
+				p := fmt.Sprintf("%s/frame-%02d.png", name, t)
+				if err := writePNG(filepath.Join(dir, p), img); err != nil {
+					return err
+				}
+				images = append(images, p)
+			}
+			qs = c.Questions()
+		} else {
+			sc := NewScene(s)
+			p := fmt.Sprintf("scene-%06d.png", i)
+			if err := writePNG(filepath.Join(dir, p), sc.Render(size)); err != nil {
+				return err
+			}
+			images = []string{p}
+			qs = sc.Questions()
+		}
+		for _, q := range qs {
+			if err := enc.Encode(Record{Images: images, Prompt: q.Prompt, Answer: q.Answer, Task: q.Task(), Seed: s}); err != nil {
+				return fmt.Errorf("synth: %w", err)
+			}
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("synth: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("synth: %w", err)
+	}
+	return nil
+}
+
+func writePNG(path string, img image.Image) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("synth: %w", err)
+	}
+	enc := png.Encoder{CompressionLevel: png.BestSpeed}
+	if err := enc.Encode(f, img); err != nil {
+		f.Close()
+		return fmt.Errorf("synth: writing %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("synth: %w", err)
+	}
+	return nil
+}
