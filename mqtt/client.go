@@ -504,11 +504,15 @@ func (c *Client) handleRequest(m paho.Message) {
 		return
 	}
 	payload := m.Payload()
-	if c.seen.check(payload, m.Duplicate()) {
-		c.log.Info("ignoring a re-delivered request", "topic", m.Topic())
+	req, err := ParseRequest(payload, c.cfg.Limits)
+	// A re-delivery is a request with the DUP flag, or one that repeats
+	// the payload, transaction included, of a recent request: a requester
+	// that lost the broker re-sends its QoS 1 publication, and the broker
+	// forwards that copy as a new message.
+	if c.seen.check(payload, m.Duplicate() || req.Transaction != "") {
+		c.log.Info("ignoring a re-delivered request", "topic", m.Topic(), "transaction", req.Transaction)
 		return
 	}
-	req, err := ParseRequest(payload, c.cfg.Limits)
 	if err != nil {
 		c.log.Info("bad request", "err", err, "transaction", req.Transaction)
 		c.Respond(ErrorResponse(req.Transaction, ErrWordInvalid+": "+err.Error()))

@@ -344,7 +344,7 @@ func TestBadInputAnsweredAndDaemonUnharmed(t *testing.T) {
 	d.start(t)
 	rec := newRecorder(t, b.URL(), "rec-bad", true, "palid/cam1/response/ask")
 	cases := []struct{ payload, tx, reason string }{
-		{`{"question": "x", "transaction": "e1"`, "", "invalid JSON"},
+		{`{"question": "x", "transaction": "e1"`, "e1", "invalid JSON"},
 		{`{"question": 7, "transaction": "e2"}`, "e2", "question: want a string"},
 		{`{"question": "x", "frames": "many", "transaction": "e3"}`, "e3", "frames: want an integer"},
 		{`{"question": "x", "zoom": 2, "transaction": "e4"}`, "e4", "zoom: unknown field"},

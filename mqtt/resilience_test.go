@@ -154,12 +154,16 @@ func TestBrokerRestartMidBurst(t *testing.T) {
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			if m.Duplicate() {
-				// The broker re-sends (DUP set) what it had sent when it
-				// stopped but had not seen acknowledged: QoS 1 is at least
-				// once. Such a copy must repeat a delivery already made.
+			if m.Duplicate() || (first[r.Transaction] != "" && first[r.Transaction] == string(m.Payload())) {
+				// QoS 1 is at least once: the broker re-sends (DUP set) what
+				// it had sent when it stopped but had not seen
+				// acknowledged, and it forwards as a new message the
+				// daemon's own re-sent publication that it had received
+				// but not acknowledged before stopping. Either is a copy,
+				// byte for byte, of a delivery already made (the same
+				// answer id), not a second answer by the daemon.
 				if first[r.Transaction] != string(m.Payload()) {
-					t.Errorf("DUP delivery of %s that is not a copy of an earlier one: %s", r.Transaction, m.Payload())
+					t.Errorf("re-delivery of %s that is not a copy of an earlier one: %s", r.Transaction, m.Payload())
 				}
 				redelivered++
 				return
@@ -214,7 +218,7 @@ func TestBrokerRestartMidBurst(t *testing.T) {
 			t.Errorf("%s answered %d times", tx, counts[tx])
 		}
 	}
-	t.Logf("%d copies re-delivered by the broker with DUP set (QoS 1)", redelivered)
+	t.Logf("%d copies re-delivered by QoS 1 (byte-identical to the first delivery)", redelivered)
 	if len(ids) != n || d.enqueued.Load() != n {
 		t.Errorf("%d distinct answer ids, %d requests run; want %d", len(ids), d.enqueued.Load(), n)
 	}
