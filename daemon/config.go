@@ -70,6 +70,9 @@ type QueueConfig struct {
 	DefaultTimeout time.Duration `yaml:"default_timeout"`
 	// MaxTokens is the default answer length limit.
 	MaxTokens int `yaml:"max_tokens"`
+	// StuckAfter is how long the worker may run one query before the
+	// systemd watchdog keep-alives stop (and systemd restarts palid).
+	StuckAfter time.Duration `yaml:"stuck_after"`
 }
 
 // WindowConfig is the default video window.
@@ -123,7 +126,7 @@ func DefaultConfig() Config {
 		FPS:           2,
 		StateDir:      defaultStateDir(),
 		Broker:        BrokerConfig{Embedded: "127.0.0.1:1883"},
-		Queue:         QueueConfig{Max: 8, DefaultTimeout: 30 * time.Second, MaxTokens: 32},
+		Queue:         QueueConfig{Max: 8, DefaultTimeout: 30 * time.Second, MaxTokens: 32, StuckAfter: 5 * time.Minute},
 		Window:        WindowConfig{Frames: 16, Stride: 1, RingBytes: 64 << 20},
 		Question:      QuestionConfig{Text: "caption en", Mode: "frame", Interval: 5 * time.Second, Enabled: true, Lang: "en"},
 		GPIO:          GPIOConfig{Edge: "rising", Debounce: 200 * time.Millisecond},
@@ -216,6 +219,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Queue.MaxTokens < 1 || c.Queue.MaxTokens > 512 {
 		return bad("queue.max_tokens", "%d is outside [1, 512]", c.Queue.MaxTokens)
+	}
+	if c.Queue.StuckAfter < time.Second {
+		return bad("queue.stuck_after", "%v is below 1s", c.Queue.StuckAfter)
 	}
 	if c.Window.Frames < 1 || c.Window.Frames > 16 {
 		return bad("window.frames", "%d is outside [1, 16]", c.Window.Frames)

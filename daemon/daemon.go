@@ -93,7 +93,7 @@ func New(cfg Config, opts Options) (*Daemon, error) {
 		state:     "warming",
 		intervalC: make(chan struct{}, 1),
 		ready:     make(chan struct{}),
-		progress:  systemd.NewProgress(5 * time.Minute),
+		progress:  systemd.NewProgress(cfg.Queue.StuckAfter),
 		capProg:   systemd.NewProgress(2 * time.Minute),
 		standing: mqtt.Standing{
 			Question: cfg.Question.Text,
@@ -121,7 +121,9 @@ func (d *Daemon) setStatus(s string) {
 }
 
 // Run starts every part, notifies READY and serves until ctx ends, then
-// shuts down cleanly (STOPPING=1, offline on MQTT, queue answered).
+// shuts down cleanly (offline on MQTT, waiting queries answered). The
+// caller sends STOPPING=1 when the process is going away (a reload also
+// ends Run).
 func (d *Daemon) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -153,7 +155,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.log.Info("ready", "model", d.modelName, "source", d.cfg.Source, "broker", d.brokerURL, "topic", d.cfg.Topic())
 
 	<-ctx.Done()
-	d.notify.Stopping()
 	d.log.Info("stopping")
 	wg.Wait()
 	d.closeParts()

@@ -80,6 +80,7 @@ func runServe(args []string) error {
 		runCtx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- d.Run(runCtx) }()
+		stopping := context.AfterFunc(ctx, func() { notifier.Stopping() })
 		reload := false
 		var old *palirt.Model // a model replaced by the reload, closed once unused
 	wait:
@@ -87,6 +88,7 @@ func runServe(args []string) error {
 			select {
 			case err := <-done:
 				cancel()
+				stopping()
 				if err != nil {
 					return err
 				}
