@@ -56,6 +56,10 @@ type Daemon struct {
 	frames   atomic.Uint64 // frames captured
 	progress *systemd.Progress
 	capProg  *systemd.Progress
+	metrics  *Metrics
+	recent   *RecentAnswers
+	http     *HTTPServer
+	httpAddr string
 
 	mu        sync.Mutex
 	state     string // warming, idle, busy, error
@@ -64,9 +68,9 @@ type Daemon struct {
 	lastLat   time.Duration
 	lastErr   string
 	answered  int
-	snapshot  []byte
-	snapAt    time.Time
 	history   []Answer
+	frameJPEG []byte        // newest frame as JPEG, for /snapshot.jpg
+	frameSeq  uint64        // the frame frameJPEG holds
 	intervalC chan struct{} // wakes the interval trigger after a change
 	led       gpio.PinOut   // busy LED, nil without one
 	ready     chan struct{}
@@ -95,6 +99,8 @@ func New(cfg Config, opts Options) (*Daemon, error) {
 		ready:     make(chan struct{}),
 		progress:  systemd.NewProgress(cfg.Queue.StuckAfter),
 		capProg:   systemd.NewProgress(2 * time.Minute),
+		metrics:   NewMetrics(),
+		recent:    NewRecentAnswers(DefaultRecentAnswers),
 		standing: mqtt.Standing{
 			Question: cfg.Question.Text,
 			Mode:     mqtt.Mode(cfg.Question.Mode),
@@ -111,6 +117,9 @@ func (d *Daemon) Ready() <-chan struct{} { return d.ready }
 // BrokerURL is the broker the daemon talks to (the embedded one's address
 // when it runs one); valid after Ready.
 func (d *Daemon) BrokerURL() string { return d.brokerURL }
+
+// HTTPAddr is the HTTP API's address, "" when it is off; valid after Ready.
+func (d *Daemon) HTTPAddr() string { return d.httpAddr }
 
 // Model is the loaded model; valid after Ready.
 func (d *Daemon) Model() *palirt.Model { return d.model }
@@ -148,6 +157,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 	spawn(func() {
 		d.notify.RunWatchdog(ctx, systemd.WatchdogInterval(), d.healthy)
 	})
+	if ln, err := d.httpListener(); err != nil {
+		d.log.Warn("http api off", "err", err)
+	} else if ln != nil {
+		d.httpAddr = ln.Addr().String()
+		d.log.Info("http api", "addr", d.httpAddr)
+		spawn(func() {
+			if err := d.http.Serve(ctx, ln); err != nil {
+				d.log.Error("http api", "err", err)
+			}
+		})
+	}
 
 	d.setState("idle")
 	d.notify.Ready(d.statusLine())
@@ -173,6 +193,9 @@ func (d *Daemon) start(ctx context.Context) error {
 		d.model, d.ownModel = m, true
 	}
 	d.modelName = modelName(d.cfg.Model, d.model)
+	d.metrics.SetInfo(d.modelName, "cpu")
+	d.http = NewHTTPServer(HTTPOptions{Token: d.cfg.HTTP.Token, Version: d.opts.Version, Logger: d.log},
+		HTTPDeps{Asker: d, Snapshot: d.Snapshot, Overview: d.Overview, Metrics: d.metrics})
 	d.setStatus("warming up")
 	if err := d.warmUp(ctx); err != nil {
 		return fmt.Errorf("warm-up: %w", err)
@@ -295,6 +318,7 @@ func (d *Daemon) captureLoop(ctx context.Context) {
 		}
 		d.ring.Add(f)
 		d.frames.Add(1)
+		d.metrics.FrameCaptured()
 		state := capture.StateOK
 		if sr, ok := d.src.(capture.StateReporter); ok {
 			state = sr.State()
@@ -362,6 +386,7 @@ func (d *Daemon) publishStatus() {
 		LastLatencyMS: float64(d.lastLat.Microseconds()) / 1000, LastError: d.lastErr, TS: time.Now().UTC(),
 	}
 	d.mu.Unlock()
+	d.metrics.SetQueueDepth(st.Queue)
 	d.mq.PublishStatus(st)
 }
 
@@ -387,6 +412,7 @@ func (d *Daemon) Ask(ctx context.Context, q Question) (Answer, error) {
 	ch := make(chan result, 1)
 	err := d.submit(q, func(a Answer, err error) { ch <- result{a, err} })
 	if err != nil {
+		d.record(q, Answer{Question: q.Text, Source: q.Source}, err)
 		return Answer{}, err
 	}
 	select {
@@ -414,12 +440,13 @@ func (d *Daemon) submit(q Question, reply func(Answer, error)) error {
 			if errors.Is(err, context.DeadlineExceeded) {
 				err = ErrTimeout
 			}
-			d.record(a, err)
+			d.record(q, a, err)
 			reply(a, err)
 		},
 		Expired: func() {
-			d.record(Answer{}, ErrTimeout)
-			reply(Answer{Question: q.Text, Source: q.Source}, ErrTimeout)
+			a := Answer{Question: q.Text, Source: q.Source}
+			d.record(q, a, ErrTimeout)
+			reply(a, ErrTimeout)
 		},
 	})
 	if err == nil {
@@ -428,7 +455,13 @@ func (d *Daemon) submit(q Question, reply func(Answer, error)) error {
 	return err
 }
 
-func (d *Daemon) record(a Answer, err error) {
+// record counts an outcome in the metrics, the recent answers and the status.
+func (d *Daemon) record(q Question, a Answer, err error) {
+	if a.Source == "" {
+		a.Source = q.Source
+	}
+	d.metrics.ObserveAnswer(a, err)
+	d.recent.Add(q, a, err)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err != nil {
@@ -441,9 +474,6 @@ func (d *Daemon) record(a Answer, err error) {
 	d.history = append(d.history, a)
 	if len(d.history) > 20 {
 		d.history = d.history[len(d.history)-20:]
-	}
-	if a.Snapshot != nil {
-		d.snapshot, d.snapAt = a.Snapshot, a.CapturedAt
 	}
 }
 

@@ -28,6 +28,9 @@ func (d *Daemon) enqueueMQTT(req mqtt.Request) bool {
 	err := d.submit(q, func(a Answer, err error) {
 		d.publishAnswer(a, err, req.Transaction, req.Format, arrived, true)
 	})
+	if err != nil {
+		d.record(q, Answer{Question: q.Text, Source: q.Source}, err)
+	}
 	return err == nil
 }
 

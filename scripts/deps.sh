@@ -14,6 +14,7 @@ need spm_encode sentencepiece
 need spm_train sentencepiece
 need ffmpeg ffmpeg
 need systemd-analyze systemd
+need chromium chromium
 
 if [ -n "$missing" ]; then
 	echo "deps: installing$missing" >&2
