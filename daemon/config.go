@@ -34,6 +34,8 @@ type Config struct {
 	// StateDir holds the MQTT stores and the outbox.
 	StateDir string `yaml:"state_dir"`
 
+	// TFLite configures the NPU path of backend tflite or auto (docs/npu.md).
+	TFLite        TFLiteConfig        `yaml:"tflite"`
 	Broker        BrokerConfig        `yaml:"broker"`
 	Queue         QueueConfig         `yaml:"queue"`
 	Window        WindowConfig        `yaml:"window"`
@@ -41,6 +43,24 @@ type Config struct {
 	GPIO          GPIOConfig          `yaml:"gpio"`
 	HTTP          HTTPConfig          `yaml:"http"`
 	HomeAssistant HomeAssistantConfig `yaml:"homeassistant"`
+}
+
+// TFLiteConfig is the vision tower on TFLite and an NPU delegate.
+type TFLiteConfig struct {
+	// Library is the path of libtensorflowlite_c.so.
+	Library string `yaml:"library"`
+	// Model is the exported vision tower (palid export-tflite); default
+	// vision.tflite in the model directory.
+	Model string `yaml:"model"`
+	// Threads are TFLite's CPU threads (0: its default).
+	Threads int `yaml:"threads"`
+	// Delegate is a vendor delegate library with the plugin ABI (VX,
+	// libedgetpu, Arm NN); empty runs TFLite's own kernels.
+	Delegate string `yaml:"delegate"`
+	// DelegateOptions are the delegate's key/value options.
+	DelegateOptions map[string]string `yaml:"delegate_options"`
+	// MinCosine is the agreement with the CPU tower that auto requires.
+	MinCosine float64 `yaml:"min_cosine"`
 }
 
 // BrokerConfig says how to reach the MQTT broker.
@@ -187,6 +207,12 @@ func (c *Config) Validate() error {
 	case "cpu", "tflite", "auto":
 	default:
 		return bad("backend", "%q is not cpu, tflite or auto", c.Backend)
+	}
+	if c.Backend != "cpu" && c.TFLite.Library == "" {
+		return bad("tflite.library", "backend %s needs the path of libtensorflowlite_c.so", c.Backend)
+	}
+	if c.TFLite.MinCosine < 0 || c.TFLite.MinCosine > 1 {
+		return bad("tflite.min_cosine", "%v is outside [0, 1]", c.TFLite.MinCosine)
 	}
 	if c.Threads < 0 {
 		return bad("threads", "%d is negative", c.Threads)

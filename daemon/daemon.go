@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"image"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/palid/palid/capture"
+	"github.com/palid/palid/delegate"
 	"github.com/palid/palid/mqtt"
 	"github.com/palid/palid/neon"
 	palirt "github.com/palid/palid/runtime"
@@ -45,6 +47,7 @@ type Daemon struct {
 	model     *palirt.Model
 	ownModel  bool
 	modelName string
+	vision    delegate.VisionBackend // where the ViT runs: cpu or tflite
 	src       capture.Source
 	ring      *capture.Ring
 	queue     *Queue
@@ -193,7 +196,20 @@ func (d *Daemon) start(ctx context.Context) error {
 		d.model, d.ownModel = m, true
 	}
 	d.modelName = modelName(d.cfg.Model, d.model)
-	d.metrics.SetInfo(d.modelName, "cpu")
+	d.setStatus("choosing the vision backend")
+	tfModel := d.cfg.TFLite.Model
+	if tfModel == "" && d.cfg.Model != "" {
+		tfModel = filepath.Join(d.cfg.Model, delegate.VisionFile)
+	}
+	vb, err := delegate.Select(ctx, delegate.Config{
+		Backend: d.cfg.Backend, Library: d.cfg.TFLite.Library, Model: tfModel, Threads: d.cfg.TFLite.Threads,
+		Delegate: d.cfg.TFLite.Delegate, DelegateOptions: d.cfg.TFLite.DelegateOptions, MinCosine: d.cfg.TFLite.MinCosine,
+	}, d.model, d.log)
+	if err != nil {
+		return fmt.Errorf("vision backend: %w", err)
+	}
+	d.vision = vb
+	d.metrics.SetInfo(d.modelName, vb.Name())
 	d.http = NewHTTPServer(HTTPOptions{Token: d.cfg.HTTP.Token, Version: d.opts.Version, Logger: d.log},
 		HTTPDeps{Asker: d, Snapshot: d.Snapshot, Overview: d.Overview, Metrics: d.metrics})
 	d.setStatus("warming up")
@@ -251,7 +267,7 @@ func (d *Daemon) start(ctx context.Context) error {
 	}
 	tcancel()
 	mc.PublishInfo(mqtt.Info{
-		Version: d.opts.Version, Model: d.modelName, Backend: "cpu (" + strings.Join(neon.Kernels(), ", ") + ")",
+		Version: d.opts.Version, Model: d.modelName, Backend: d.backendName(),
 		Camera: d.cfg.Source, WindowFrames: d.cfg.Window.Frames, MaxQueue: d.cfg.Queue.Max,
 	})
 	d.mu.Lock()
@@ -270,12 +286,20 @@ func (d *Daemon) closeParts() {
 	if d.broker != nil {
 		d.broker.Close()
 	}
+	if d.vision != nil {
+		d.vision.Close()
+	}
 	if d.src != nil && d.opts.Source == nil {
 		d.src.Close()
 	}
 	if d.ownModel && d.model != nil {
 		d.model.Close()
 	}
+}
+
+// backendName says where the model runs, for the info topic and the status page.
+func (d *Daemon) backendName() string {
+	return d.vision.Name() + " (" + strings.Join(neon.Kernels(), ", ") + ")"
 }
 
 func modelName(dir string, m *palirt.Model) string {
@@ -541,15 +565,19 @@ func (d *Daemon) answer(ctx context.Context, q Question, arrived time.Time) (Ans
 	a.Frames = len(imgs)
 
 	size := d.model.ImageSize()
-	frames := make([]palirt.Image, len(imgs))
+	visual := make([][]float32, len(imgs))
 	for i, img := range imgs {
-		frames[i] = palirt.Image{Width: size, Height: size, Pix: capture.Normalize(img, size, size)}
+		v, err := d.vision.EncodeImage(ctx, palirt.Image{Width: size, Height: size, Pix: capture.Normalize(img, size, size)})
+		if err != nil {
+			return a, fmt.Errorf("vision (%s): %w", d.vision.Name(), err)
+		}
+		visual[i] = v
 	}
 	maxTok := q.MaxTokens
 	if maxTok <= 0 {
 		maxTok = d.cfg.Queue.MaxTokens
 	}
-	res, err := d.model.Generate(ctx, palirt.Request{Frames: frames, Prompt: a.Prompt, MaxTokens: maxTok, OnToken: q.OnToken})
+	res, err := d.model.Generate(ctx, palirt.Request{Visual: visual, Prompt: a.Prompt, MaxTokens: maxTok, OnToken: q.OnToken})
 	if err != nil {
 		return a, err
 	}

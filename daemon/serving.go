@@ -53,7 +53,7 @@ func (d *Daemon) Overview() Overview {
 	ov := Overview{
 		Version:  d.opts.Version,
 		Model:    d.modelName,
-		Backend:  "cpu",
+		Backend:  d.vision.Name(),
 		Kernels:  neon.Kernels(),
 		Queue:    d.queue.Len(),
 		QueueMax: d.queue.Cap(),

@@ -15,6 +15,7 @@ need spm_train sentencepiece
 need ffmpeg ffmpeg
 need systemd-analyze systemd
 need chromium chromium
+need npm npm
 
 if [ -n "$missing" ]; then
 	echo "deps: installing$missing" >&2
