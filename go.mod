@@ -1,6 +1,6 @@
 module github.com/palid/palid
 
-go 1.26.8
+go 1.26.0
 
 require (
 	github.com/blackjack/webcam v0.6.1

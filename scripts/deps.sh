@@ -16,6 +16,7 @@ need ffmpeg ffmpeg
 need systemd-analyze systemd
 need chromium chromium
 need npm npm
+[ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ] || missing="$missing libc6-arm64-cross"
 
 if [ -n "$missing" ]; then
 	echo "deps: installing$missing" >&2
