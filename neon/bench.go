@@ -38,53 +38,142 @@ type KernelResult struct {
 	NsPerOp float64 `json:"ns_per_op"`
 	GFLOPS  float64 `json:"gflops"`
 	GBps    float64 `json:"weights_gbps"` // weight bytes read per second
+	// CopyRatio is, for cold matmul results, GBps over that of a plain
+	// copy of the same bytes on one thread measured in alternation;
+	// ParallelCopyRatio the same against a copy split over the pool.
+	CopyRatio         float64 `json:"copy_ratio,omitempty"`
+	ParallelCopyRatio float64 `json:"parallel_copy_ratio,omitempty"`
 }
 
 // BenchmarkKernels measures MatMul at BenchShapes for every weight type,
-// on the dispatched path and, if twin is set, on the Go twin, each for
+// on every assembly path this CPU runs (the dispatched one first) and, if
+// twin is set, on the Go twin, each for
 // about perCase. Decode shapes (one token) run with cold weights: enough
 // copies of the matrix to overflow the caches, visited in turn, and a
-// plain copy of the same bytes is measured as the bandwidth reference.
+// plain copy of the same bytes (on one thread and split over the pool)
+// is measured in alternation with them as the bandwidth reference.
+// Quantized weights are packed (see Pack); their GB/s count the packed
+// bytes.
 // It must not run concurrently with other users of the package's kernels.
 func BenchmarkKernels(ctx context.Context, p *Pool, perCase time.Duration, twin bool) ([]KernelResult, error) {
-	paths := []*kernelSet{kern}
-	if twin && kern != genericKernels {
-		paths = append(paths, genericKernels)
+	return BenchmarkShapes(ctx, p, perCase, twin, BenchShapes)
+}
+
+// BenchmarkShapes is BenchmarkKernels on the given shapes.
+func BenchmarkShapes(ctx context.Context, p *Pool, perCase time.Duration, twin bool, shapes []BenchShape) ([]KernelResult, error) {
+	// Every path this CPU runs, best first, the Go twin last if asked.
+	var paths []*kernelSet
+	all := kernelPaths()
+	for i := len(all) - 1; i >= 0; i-- {
+		if all[i] != genericKernels || twin {
+			paths = append(paths, all[i])
+		}
 	}
 	var res []KernelResult
-	for _, s := range BenchShapes {
+	for _, s := range shapes {
 		for _, typ := range []DType{Q8_0, Q4_0, F16, F32} {
+			if err := ctx.Err(); err != nil {
+				return res, err
+			}
 			m, x, out := benchOperands(typ, s.Rows, s.Cols, s.Tokens)
-			mats := []Matrix{m}
-			cold := s.Tokens == 1
-			if cold {
-				const coldBytes = 256 << 20
-				copies := max(2, coldBytes/len(m.Data))
-				all := make([]byte, copies*len(m.Data))
-				mats = mats[:0]
-				for i := 0; i < copies; i++ {
-					d := all[i*len(m.Data) : (i+1)*len(m.Data)]
-					copy(d, m.Data)
-					mats = append(mats, Matrix{Type: typ, Rows: m.Rows, Cols: m.Cols, Data: d})
+			flops := 2 * float64(s.Rows) * float64(s.Cols) * float64(s.Tokens)
+			wbytes := weightBytes(m)
+			if s.Tokens > 1 {
+				for _, k := range paths {
+					r := measure(perCase, func(int) { p.matMulWith(k, out, m, x, s.Tokens) })
+					res = append(res, result("matmul", typ, s, k.path, false, r, flops, wbytes))
 				}
-				dst := make([]byte, len(m.Data))
-				r := measure(perCase, func(i int) {
-					copy(dst, mats[i%len(mats)].Data)
-				})
-				res = append(res, result("copy", typ, s, "memmove", cold, r, 0, len(m.Data)))
+				continue
+			}
+			// Decode: cold weights, copies visited in turn, measured in
+			// alternation with a plain copy of the same bytes on one
+			// thread and split over the pool, so that all see the same
+			// machine load.
+			mats := coldCopies(m, 256<<20)
+			dst := make([]byte, wbytes)
+			fns := []func(i int){
+				func(i int) { copy(dst, weightData(mats[i%len(mats)])) },
+				func(i int) {
+					src := weightData(mats[i%len(mats)])
+					p.Run(p.Threads(), func(lo, hi int) {
+						a, b := lo*len(src)/p.Threads(), hi*len(src)/p.Threads()
+						copy(dst[a:b], src[a:b])
+					})
+				},
 			}
 			for _, k := range paths {
-				if err := ctx.Err(); err != nil {
-					return res, err
-				}
-				r := measure(perCase, func(i int) {
-					p.matMulWith(k, out, mats[i%len(mats)], x, s.Tokens)
-				})
-				res = append(res, result("matmul", typ, s, k.path, cold, r, 2*float64(s.Rows)*float64(s.Cols)*float64(s.Tokens), len(m.Data)))
+				fns = append(fns, func(i int) { p.matMulWith(k, out, mats[i%len(mats)], x, 1) })
+			}
+			ms := measureAlternating(perCase*time.Duration(len(fns)), fns)
+			c1 := result("copy", typ, s, "memmove", true, ms[0], 0, wbytes)
+			cp := result("copy", typ, s, "memmove-parallel", true, ms[1], 0, wbytes)
+			res = append(res, c1, cp)
+			for i, k := range paths {
+				r := result("matmul", typ, s, k.path, true, ms[2+i], flops, wbytes)
+				r.CopyRatio = r.GBps / c1.GBps
+				r.ParallelCopyRatio = r.GBps / cp.GBps
+				res = append(res, r)
 			}
 		}
 	}
 	return res, nil
+}
+
+// weightData returns the bytes MatMul reads for m.
+func weightData(m Matrix) []byte {
+	if m.packed != nil {
+		return m.packed.data
+	}
+	return m.Data
+}
+
+func weightBytes(m Matrix) int { return len(weightData(m)) }
+
+// coldCopies returns copies of m whose weight data add up to at least
+// total bytes (far more than the last-level cache).
+func coldCopies(m Matrix, total int) []Matrix {
+	src := weightData(m)
+	n := max(2, total/len(src))
+	all := make([]byte, n*len(src))
+	mats := make([]Matrix, n)
+	for i := range mats {
+		d := all[i*len(src) : (i+1)*len(src)]
+		copy(d, src)
+		mats[i] = m
+		if m.packed != nil {
+			pw := *m.packed
+			pw.data = d
+			mats[i].packed = &pw
+		} else {
+			mats[i].Data = d
+		}
+	}
+	return mats
+}
+
+// measureAlternating runs the functions in rounds, one call of each per
+// round, until d has passed (at least two rounds after an untimed one),
+// and returns each one's time per call.
+func measureAlternating(d time.Duration, fns []func(i int)) []measurement {
+	for _, f := range fns {
+		f(0)
+	}
+	ns := make([]time.Duration, len(fns))
+	start := time.Now()
+	n := 0
+	for n < 2 || time.Since(start) < d {
+		for j, f := range fns {
+			t := time.Now()
+			f(n + 1)
+			ns[j] += time.Since(t)
+		}
+		n++
+	}
+	ms := make([]measurement, len(fns))
+	for j := range ms {
+		ms[j] = measurement{n, float64(ns[j].Nanoseconds()) / float64(n)}
+	}
+	return ms
 }
 
 type measurement struct {
@@ -115,7 +204,8 @@ func result(kernel string, typ DType, s BenchShape, path string, cold bool, m me
 	}
 }
 
-// benchOperands returns a random weight matrix of type typ, activations
+// benchOperands returns a random weight matrix of type typ (packed, see
+// Pack), activations
 // and an output buffer.
 func benchOperands(typ DType, rows, cols, tokens int) (Matrix, []float32, []float32) {
 	r := rand.New(rand.NewPCG(uint64(rows), uint64(cols)))
@@ -129,5 +219,5 @@ func benchOperands(typ DType, rows, cols, tokens int) (Matrix, []float32, []floa
 	for i := range x {
 		x[i] = float32(r.NormFloat64())
 	}
-	return Matrix{Type: typ, Rows: rows, Cols: cols, Data: data}, x, make([]float32, tokens*rows)
+	return Pack(Matrix{Type: typ, Rows: rows, Cols: cols, Data: data}), x, make([]float32, tokens*rows)
 }

@@ -62,7 +62,17 @@ var avx2Kernels = &kernelSet{
 		_, _, _, _ = w0[nw], w1[nw], x0[nx], x1[nx]
 		dotQ4Q8x2AVX2(out, &w0[0], &w1[0], &x0[0], &x1[0], nb)
 	},
-	quantQ8: quantizeQ8Generic,
+	quantQ8:   quantizeQ8Generic,
+	tileQ8:    tileQ8AVX2,
+	tileQ4:    tileQ4AVX2,
+	quantAct:  quantizeActAsm,
+	f16ToF32:  f16ToF32Asm,
+	dotF16:    dotF16Asm,
+	gelu:      geluAsm,
+	silu:      siluAsm,
+	softmax:   softmaxAsm,
+	layerNorm: avx2Norms.layerNorm,
+	rmsNorm:   avx2Norms.rmsNorm,
 	dotF32: func(a, b []float32) float32 {
 		if len(a) == 0 {
 			return 0
@@ -77,7 +87,7 @@ var avx2Kernels = &kernelSet{
 		_ = x[len(y)-1]
 		axpyAVX2(&y[0], a, &x[0], len(y))
 	},
-	names: []string{"dotQ8AVX2", "dotQ8x2AVX2", "dotQ4Q8AVX2", "dotQ4Q8x2AVX2", "quantizeQ8Generic", "dotF32AVX2", "axpyAVX2"},
+	names: []string{"tileQ8AVX2", "tileQ4AVX2", "quantizeActAVX2", "f16ToF32AVX2", "dotF16AVX2", "geluAVX2", "siluAVX2", "softmaxExpAVX2", "layerNormAVX2", "rmsNormAVX2", "dotQ8AVX2", "dotQ8x2AVX2", "dotQ4Q8AVX2", "dotQ4Q8x2AVX2", "quantizeQ8Generic", "dotF32AVX2", "axpyAVX2"},
 }
 
 // hasAVX2 reports whether the AVX2 path can run (AVX2, FMA and F16C).
@@ -88,11 +98,166 @@ func kernelPaths() []*kernelSet {
 	p := []*kernelSet{genericKernels}
 	if hasAVX2 {
 		p = append(p, avx2Kernels)
+		if hasVNNI {
+			p = append(p, vnniKernels)
+		}
 	}
 	return p
 }
 
 // allPaths names every path of this architecture, runnable or not.
-var allPaths = []string{"generic", "avx2"}
+var allPaths = []string{"generic", "avx2", "avx512vnni"}
 
 func bestKernels() *kernelSet { p := kernelPaths(); return p[len(p)-1] }
+
+//go:noescape
+func tileQ8T4AVX2(out *float32, ostride int, w, x *byte, xstride int, d *float32, dstride, nb, add int)
+
+//go:noescape
+func tileQ8T1AVX2(out *float32, w, x *byte, d *float32, nb, add int)
+
+//go:noescape
+func tileQ4T4AVX2(out *float32, ostride int, w, x *byte, xstride int, d *float32, s *int32, dstride, nb, add int)
+
+//go:noescape
+func tileQ4T1AVX2(out *float32, w, x *byte, d *float32, s *int32, nb, add int)
+
+var (
+	tileQ8AVX2 = tileQ8Asm(tileQ8T4AVX2, tileQ8T1AVX2)
+	tileQ4AVX2 = tileQ4Asm(tileQ4T4AVX2, tileQ4T1AVX2, false)
+)
+
+//go:noescape
+func quantizeActAVX2(qs *byte, ds *float32, sums *int32, src *float32, nb int)
+
+func quantizeActAsm(qs []byte, ds []float32, sums []int32, src []float32) {
+	nb := len(src) / qk
+	if nb == 0 {
+		return
+	}
+	_, _, _ = qs[nb*qk-1], ds[nb-1], sums[nb-1]
+	quantizeActAVX2(&qs[0], &ds[0], &sums[0], &src[0], nb)
+}
+
+//go:noescape
+func tileQ8T4VNNI(out *float32, ostride int, w, x *byte, xstride int, d *float32, s *int32, dstride, nb, add int)
+
+// hasVNNI reports whether the AVX512-VNNI tile kernels can run (they use
+// 256-bit registers only, so no AVX-512 frequency licence is taken).
+var hasVNNI = hasAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI
+
+// vnniKernels is the AVX2 path with the Q8_0 4-token tile on VPDPBUSD
+// (1.8x the AVX2 tile here). The 1-token (decode) tiles stay AVX2, which
+// is bandwidth-bound anyway, and so does Q4_0 (faster on AVX2, see
+// gemm_vnni_amd64.s).
+var vnniKernels = func() *kernelSet {
+	k := *avx2Kernels
+	k.path = "avx512vnni"
+	k.tileQ8 = tileSumsAsm(packQ8Bytes, tileQ8Generic, tileQ8T4VNNI,
+		func(out *float32, w, x *byte, d *float32, _ *int32, nb, add int) { tileQ8T1AVX2(out, w, x, d, nb, add) }, false)
+	k.names = append([]string{"tileQ8VNNI"}, avx2Kernels.names[1:]...)
+	return &k
+}()
+
+//go:noescape
+func f16ToF32AVX2(dst *float32, src *byte, n int)
+
+func f16ToF32Asm(dst []float32, src []byte) {
+	n := len(dst) &^ 15
+	if n > 0 {
+		_ = src[2*n-1]
+		f16ToF32AVX2(&dst[0], &src[0], n)
+	}
+	f16ToF32Generic(dst[n:], src[2*n:])
+}
+
+//go:noescape
+func geluAVX2(x *float32, n int)
+
+//go:noescape
+func siluAVX2(x *float32, n int)
+
+//go:noescape
+func softmaxExpAVX2(x *float32, n int, m float32) float32
+
+func geluAsm(x []float32) {
+	n := len(x) &^ 7
+	if n > 0 {
+		geluAVX2(&x[0], n)
+	}
+	geluTanhGeneric(x[n:])
+}
+
+func siluAsm(x []float32) {
+	n := len(x) &^ 7
+	if n > 0 {
+		siluAVX2(&x[0], n)
+	}
+	siluGeneric(x[n:])
+}
+
+func softmaxAsm(x []float32) {
+	softmaxWith(x, func(x []float32, m float32) float32 {
+		n := len(x) &^ 7
+		var sum float32
+		if n > 0 {
+			sum = softmaxExpAVX2(&x[0], n, m)
+		}
+		return sum + softmaxExpGeneric(x[n:], m)
+	})
+}
+
+//go:noescape
+func sumF64AVX2(x *float32, n int) float64
+
+//go:noescape
+func sumSqDevF64AVX2(x *float32, n int, mean float64) float64
+
+//go:noescape
+func layerNormApplyAVX2(dst, x, w, b *float32, n int, m, inv float32)
+
+//go:noescape
+func rmsNormApplyAVX2(dst, x, w *float32, n int, inv float32)
+
+var avx2Norms = normKernels{
+	sum: func(x []float32) float64 {
+		if len(x) == 0 {
+			return 0
+		}
+		return sumF64AVX2(&x[0], len(x))
+	},
+	sumSqDev: func(x []float32, mean float64) float64 {
+		if len(x) == 0 {
+			return 0
+		}
+		return sumSqDevF64AVX2(&x[0], len(x), mean)
+	},
+	layerApply: func(dst, x, w, b []float32, m, inv float32) {
+		if len(x) == 0 {
+			return
+		}
+		_, _, _ = dst[len(x)-1], w[len(x)-1], b[len(x)-1]
+		layerNormApplyAVX2(&dst[0], &x[0], &w[0], &b[0], len(x), m, inv)
+	},
+	rmsApply: func(dst, x, w []float32, inv float32) {
+		if len(x) == 0 {
+			return
+		}
+		_, _ = dst[len(x)-1], w[len(x)-1]
+		rmsNormApplyAVX2(&dst[0], &x[0], &w[0], len(x), inv)
+	},
+	width: 8,
+}
+
+//go:noescape
+func dotF16AVX2(w *byte, x *float32, n int) float32
+
+func dotF16Asm(w []byte, x []float32) float32 {
+	n := len(x) &^ 31
+	var s float32
+	if n > 0 {
+		_ = w[2*n-1]
+		s = dotF16AVX2(&w[0], &x[0], n)
+	}
+	return s + dotF16Generic(w[2*n:], x[n:])
+}

@@ -2,7 +2,11 @@
 
 package neon
 
-import "golang.org/x/sys/cpu"
+import (
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
 
 //go:generate go run ./internal/asmgen dot_arm64.s.in dot_arm64.s
 
@@ -92,9 +96,19 @@ var asimdKernels = &kernelSet{
 	dotQ4Q8:   dot1(dotQ4Q8ASIMD, q4Bytes),
 	dotQ4Q8x2: tile2(dot1(dotQ4Q8ASIMD, q4Bytes)),
 	quantQ8:   quantizeQ8Generic,
+	tileQ8:    tileQ8ASIMD,
+	tileQ4:    tileQ4ASIMD,
+	quantAct:  quantizeActAsm,
+	f16ToF32:  f16ToF32Asm,
+	dotF16:    dotF16Asm,
+	gelu:      geluAsm,
+	silu:      siluAsm,
+	softmax:   softmaxAsm,
+	layerNorm: neonNorms.layerNorm,
+	rmsNorm:   neonNorms.rmsNorm,
 	dotF32:    dotF32Asm,
 	axpy:      axpyAsm,
-	names:     []string{"dotQ8ASIMD", "dotQ4Q8ASIMD", "quantizeQ8Generic", "dotF32NEON", "axpyNEON"},
+	names:     []string{"tileQ8ASIMD", "tileQ4ASIMD", "quantizeActNEON", "dotQ8ASIMD", "dotQ4Q8ASIMD", "quantizeQ8Generic", "f16ToF32NEON", "dotF16NEON", "geluNEON", "siluNEON", "softmaxExpNEON", "layerNormNEON", "rmsNormNEON", "dotF32NEON", "axpyNEON"},
 }
 
 var sdotKernels = &kernelSet{
@@ -104,9 +118,19 @@ var sdotKernels = &kernelSet{
 	dotQ4Q8:   dot1(dotQ4Q8SDOT, q4Bytes),
 	dotQ4Q8x2: dot2(dotQ4Q8x2SDOT, q4Bytes),
 	quantQ8:   quantizeQ8Generic,
+	f16ToF32:  f16ToF32Asm,
+	dotF16:    dotF16Asm,
+	gelu:      geluAsm,
+	silu:      siluAsm,
+	softmax:   softmaxAsm,
+	layerNorm: neonNorms.layerNorm,
+	rmsNorm:   neonNorms.rmsNorm,
+	tileQ8:    tileQ8SDOT,
+	tileQ4:    tileQ4SDOT,
+	quantAct:  quantizeActAsm,
 	dotF32:    dotF32Asm,
 	axpy:      axpyAsm,
-	names:     []string{"dotQ8SDOT", "dotQ8x2SDOT", "dotQ4Q8SDOT", "dotQ4Q8x2SDOT", "quantizeQ8Generic", "dotF32NEON", "axpyNEON"},
+	names:     []string{"tileQ8SDOT", "tileQ4SDOT", "quantizeActNEON", "dotQ8SDOT", "dotQ8x2SDOT", "dotQ4Q8SDOT", "dotQ4Q8x2SDOT", "quantizeQ8Generic", "f16ToF32NEON", "dotF16NEON", "geluNEON", "siluNEON", "softmaxExpNEON", "layerNormNEON", "rmsNormNEON", "dotF32NEON", "axpyNEON"},
 }
 
 var smmlaKernels = &kernelSet{
@@ -116,9 +140,19 @@ var smmlaKernels = &kernelSet{
 	dotQ4Q8:   dot1(dotQ4Q8SDOT, q4Bytes),
 	dotQ4Q8x2: dot2(dotQ4Q8x2SMMLA, q4Bytes),
 	quantQ8:   quantizeQ8Generic,
+	f16ToF32:  f16ToF32Asm,
+	dotF16:    dotF16Asm,
+	gelu:      geluAsm,
+	silu:      siluAsm,
+	softmax:   softmaxAsm,
+	layerNorm: neonNorms.layerNorm,
+	rmsNorm:   neonNorms.rmsNorm,
+	tileQ8:    tileQ8SMMLA,
+	tileQ4:    tileQ4SDOT,
+	quantAct:  quantizeActAsm,
 	dotF32:    dotF32Asm,
 	axpy:      axpyAsm,
-	names:     []string{"dotQ8SDOT", "dotQ8x2SMMLA", "dotQ4Q8SDOT", "dotQ4Q8x2SMMLA", "quantizeQ8Generic", "dotF32NEON", "axpyNEON"},
+	names:     []string{"tileQ8SMMLA", "tileQ4SDOT", "quantizeActNEON", "dotQ8SDOT", "dotQ8x2SMMLA", "dotQ4Q8SDOT", "dotQ4Q8x2SMMLA", "quantizeQ8Generic", "f16ToF32NEON", "dotF16NEON", "geluNEON", "siluNEON", "softmaxExpNEON", "layerNormNEON", "rmsNormNEON", "dotF32NEON", "axpyNEON"},
 }
 
 // allPaths names every path of this architecture, runnable or not.
@@ -139,3 +173,187 @@ func kernelPaths() []*kernelSet {
 }
 
 func bestKernels() *kernelSet { p := kernelPaths(); return p[len(p)-1] }
+
+//go:generate go run ./internal/asmgen gemm_arm64.s.in gemm_arm64.s
+
+//go:noescape
+func tileQ8T4SDOT(out *float32, ostride int, w, x *byte, xstride int, d *float32, dstride, nb, add int)
+
+//go:noescape
+func tileQ8T1SDOT(out *float32, w, x *byte, d *float32, nb, add int)
+
+//go:noescape
+func tileQ4T4SDOT(out *float32, ostride int, w, x *byte, xstride int, d *float32, s *int32, dstride, nb, add int)
+
+//go:noescape
+func tileQ4T1SDOT(out *float32, w, x *byte, d *float32, s *int32, nb, add int)
+
+var (
+	tileQ8SDOT = tileQ8Asm(tileQ8T4SDOT, tileQ8T1SDOT)
+	tileQ4SDOT = tileQ4Asm(tileQ4T4SDOT, tileQ4T1SDOT, true)
+)
+
+//go:generate go run ./internal/asmgen f16_arm64.s.in f16_arm64.s
+
+//go:noescape
+func f16ToF32NEON(dst *float32, src *byte, n int)
+
+func f16ToF32Asm(dst []float32, src []byte) {
+	n := len(dst) &^ 7
+	if n > 0 {
+		_ = src[2*n-1]
+		f16ToF32NEON(&dst[0], &src[0], n)
+	}
+	f16ToF32Generic(dst[n:], src[2*n:])
+}
+
+//go:generate go run ./internal/asmgen quant_arm64.s.in quant_arm64.s
+
+//go:noescape
+func quantizeActNEON(qs *byte, ds *float32, sums *int32, src *float32, nb int)
+
+func quantizeActAsm(qs []byte, ds []float32, sums []int32, src []float32) {
+	nb := len(src) / qk
+	if nb == 0 {
+		return
+	}
+	_, _, _ = qs[nb*qk-1], ds[nb-1], sums[nb-1]
+	quantizeActNEON(&qs[0], &ds[0], &sums[0], &src[0], nb)
+}
+
+//go:generate go run ./internal/asmgen elementwise_arm64.s.in elementwise_arm64.s
+
+//go:noescape
+func geluNEON(x *float32, n int)
+
+//go:noescape
+func siluNEON(x *float32, n int)
+
+//go:noescape
+func softmaxExpNEON(x *float32, n int, m float32) float32
+
+func geluAsm(x []float32) {
+	n := len(x) &^ 3
+	if n > 0 {
+		geluNEON(&x[0], n)
+	}
+	geluTanhGeneric(x[n:])
+}
+
+func siluAsm(x []float32) {
+	n := len(x) &^ 3
+	if n > 0 {
+		siluNEON(&x[0], n)
+	}
+	siluGeneric(x[n:])
+}
+
+func softmaxAsm(x []float32) {
+	softmaxWith(x, func(x []float32, m float32) float32 {
+		n := len(x) &^ 3
+		var sum float32
+		if n > 0 {
+			sum = softmaxExpNEON(&x[0], n, m)
+		}
+		return sum + softmaxExpGeneric(x[n:], m)
+	})
+}
+
+//go:generate go run ./internal/asmgen gemm_asimd_arm64.s.in gemm_asimd_arm64.s
+
+//go:noescape
+func tileQ8T2ASIMD(out *float32, ostride int, w, x *byte, xstride int, d *float32, dstride, nb, add int)
+
+//go:noescape
+func tileQ8T1ASIMD(out *float32, w, x *byte, d *float32, nb, add int)
+
+//go:noescape
+func tileQ4T2ASIMD(out *float32, ostride int, w, x *byte, xstride int, d *float32, s *int32, dstride, nb, add int)
+
+//go:noescape
+func tileQ4T1ASIMD(out *float32, w, x *byte, d *float32, s *int32, nb, add int)
+
+// The ASIMD kernels do 2 tokens at a time (the register file holds no
+// more); a 4-token tile is two of them.
+var (
+	tileQ8ASIMD = tileQ8Asm(func(out *float32, ostride int, w, x *byte, xstride int, d *float32, dstride, nb, add int) {
+		tileQ8T2ASIMD(out, ostride, w, x, xstride, d, dstride, nb, add)
+		tileQ8T2ASIMD((*float32)(unsafe.Add(unsafe.Pointer(out), 8*ostride)), ostride, w,
+			(*byte)(unsafe.Add(unsafe.Pointer(x), 2*xstride)), xstride,
+			(*float32)(unsafe.Add(unsafe.Pointer(d), 8*dstride)), dstride, nb, add)
+	}, tileQ8T1ASIMD)
+	tileQ4ASIMD = tileQ4Asm(func(out *float32, ostride int, w, x *byte, xstride int, d *float32, s *int32, dstride, nb, add int) {
+		tileQ4T2ASIMD(out, ostride, w, x, xstride, d, s, dstride, nb, add)
+		tileQ4T2ASIMD((*float32)(unsafe.Add(unsafe.Pointer(out), 8*ostride)), ostride, w,
+			(*byte)(unsafe.Add(unsafe.Pointer(x), 2*xstride)), xstride,
+			(*float32)(unsafe.Add(unsafe.Pointer(d), 8*dstride)), s, dstride, nb, add)
+	}, tileQ4T1ASIMD, false)
+)
+
+//go:generate go run ./internal/asmgen gemm_smmla_arm64.s.in gemm_smmla_arm64.s
+
+//go:noescape
+func tileQ8T4SMMLA(out *float32, ostride int, w, x *byte, xstride int, d *float32, dstride, nb, add int)
+
+// The SMMLA path: Q8_0 4-token tiles on SMMLA, 1-token tiles (decode,
+// tails) on SDOT. Q4_0 stays on the SDOT tiles: with the nibble unpacking
+// and the ZIPs, an SMMLA Q4_0 tile was slower in llvm-mca's Neoverse V1
+// model (32.6 against 28.1 cycles per block; Q8_0: 22.6 against 22.1).
+var tileQ8SMMLA = tileQ8Asm(tileQ8T4SMMLA, tileQ8T1SDOT)
+
+//go:generate go run ./internal/asmgen norm_arm64.s.in norm_arm64.s
+
+//go:noescape
+func sumF64NEON(x *float32, n int) float64
+
+//go:noescape
+func sumSqDevF64NEON(x *float32, n int, mean float64) float64
+
+//go:noescape
+func layerNormApplyNEON(dst, x, w, b *float32, n int, m, inv float32)
+
+//go:noescape
+func rmsNormApplyNEON(dst, x, w *float32, n int, inv float32)
+
+var neonNorms = normKernels{
+	sum: func(x []float32) float64 {
+		if len(x) == 0 {
+			return 0
+		}
+		return sumF64NEON(&x[0], len(x))
+	},
+	sumSqDev: func(x []float32, mean float64) float64 {
+		if len(x) == 0 {
+			return 0
+		}
+		return sumSqDevF64NEON(&x[0], len(x), mean)
+	},
+	layerApply: func(dst, x, w, b []float32, m, inv float32) {
+		if len(x) == 0 {
+			return
+		}
+		_, _, _ = dst[len(x)-1], w[len(x)-1], b[len(x)-1]
+		layerNormApplyNEON(&dst[0], &x[0], &w[0], &b[0], len(x), m, inv)
+	},
+	rmsApply: func(dst, x, w []float32, inv float32) {
+		if len(x) == 0 {
+			return
+		}
+		_, _ = dst[len(x)-1], w[len(x)-1]
+		rmsNormApplyNEON(&dst[0], &x[0], &w[0], len(x), inv)
+	},
+	width: 4,
+}
+
+//go:noescape
+func dotF16NEON(w *byte, x *float32, n int) float32
+
+func dotF16Asm(w []byte, x []float32) float32 {
+	n := len(x) &^ 15
+	var s float32
+	if n > 0 {
+		_ = w[2*n-1]
+		s = dotF16NEON(&w[0], &x[0], n)
+	}
+	return s + dotF16Generic(w[2*n:], x[n:])
+}

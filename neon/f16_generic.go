@@ -51,3 +51,21 @@ func F32ToF16(f float32) uint16 {
 func abs32(f float32) float32 {
 	return math.Float32frombits(math.Float32bits(f) &^ 0x80000000)
 }
+
+// f16ToF32Generic converts len(dst) little-endian halves from src.
+func f16ToF32Generic(dst []float32, src []byte) {
+	src = src[:2*len(dst)]
+	for i := range dst {
+		dst[i] = F16ToF32(uint16(src[2*i]) | uint16(src[2*i+1])<<8)
+	}
+}
+
+// dotF16Generic returns sum half(w[i]) * x[i] over len(x) elements.
+func dotF16Generic(w []byte, x []float32) float32 {
+	w = w[:2*len(x)]
+	var s float32
+	for i, v := range x {
+		s += F16ToF32(uint16(w[2*i])|uint16(w[2*i+1])<<8) * v
+	}
+	return s
+}

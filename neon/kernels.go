@@ -13,6 +13,19 @@ type kernelSet struct {
 	dotF32    func(a, b []float32) float32
 	axpy      func(y []float32, a float32, x []float32)
 
+	// Packed-weight kernels (pack.go); nil tileQ8 means the path keeps
+	// the row-pair kernels above on the unpacked data.
+	tileQ8   tileFunc
+	tileQ4   tileFunc
+	quantAct func(qs []byte, ds []float32, sums []int32, src []float32)
+
+	f16ToF32 func(dst []float32, src []byte)     // F16 weights to float32
+	dotF16   func(w []byte, x []float32) float32 // F16 row . float32 vector
+
+	gelu, silu, softmax func(x []float32) // in place
+	layerNorm           func(dst, x, w, b []float32, eps float32)
+	rmsNorm             func(dst, x, w []float32, eps float32)
+
 	// names lists "kernel: implementation" for Kernels.
 	names []string
 }
@@ -26,8 +39,18 @@ var genericKernels = &kernelSet{
 	quantQ8:   quantizeQ8Generic,
 	dotF32:    dotF32Generic,
 	axpy:      axpyGeneric,
-	names: []string{"dotQ8Generic", "dotQ4Q8Generic", "quantizeQ8Generic",
-		"dotF32Generic", "axpyGeneric"},
+	tileQ8:    tileQ8Generic,
+	tileQ4:    tileQ4Generic,
+	quantAct:  quantizeActGeneric,
+	f16ToF32:  f16ToF32Generic,
+	dotF16:    dotF16Generic,
+	gelu:      geluTanhGeneric,
+	silu:      siluGeneric,
+	softmax:   softmaxGeneric,
+	layerNorm: layerNormGeneric,
+	rmsNorm:   rmsNormGeneric,
+	names: []string{"dotQ8Generic", "dotQ4Q8Generic", "tileQ8Generic", "tileQ4Generic",
+		"quantizeQ8Generic", "dotF32Generic", "axpyGeneric"},
 }
 
 // kern is the dispatched path, chosen once at init (tests switch it).

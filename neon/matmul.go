@@ -11,6 +11,8 @@ type Matrix struct {
 	Type       DType
 	Rows, Cols int
 	Data       []byte
+
+	packed *packedWeights // set by Pack
 }
 
 // Row returns the bytes of row r.
@@ -47,6 +49,7 @@ const (
 //
 // For Q8_0 and Q4_0 weights x is first quantized to Q8_0 per token row
 // (ggml's semantics); for F16 and F32 the products are taken in float32.
+// Quantized matrices returned by Pack run on the packed tile kernels.
 // It panics when the sizes disagree (a programming error; validate
 // matrices from files with Matrix.Check). A nil Pool runs on the caller.
 func (p *Pool) MatMul(out []float32, m Matrix, x []float32, n int) {
@@ -67,6 +70,10 @@ func (p *Pool) MatMul(out []float32, m Matrix, x []float32, n int) {
 func (p *Pool) matMulWith(k *kernelSet, out []float32, m Matrix, x []float32, n int) {
 	switch m.Type {
 	case Q8_0, Q4_0:
+		if m.packed != nil && k.tileQ8 != nil {
+			p.matMulPacked(k, out, m, x, n)
+			return
+		}
 		p.matMulQuant(k, out, m, x, n)
 	case F32, F16:
 		p.matMulFloat(k, out, m, x, n)
@@ -155,8 +162,17 @@ func (p *Pool) matMulFloat(k *kernelSet, out []float32, m Matrix, x []float32, n
 			*buf = make([]float32, need)
 		}
 		w := (*buf)[:need]
-		Dequantize(F16, w, m.Data[r0*wrb:r1*wrb])
+		k.f16ToF32(w, m.Data[r0*wrb:r1*wrb])
 		return w
+	}
+	if n == 1 && m.Type == F16 {
+		// Decode: one fused pass over each F16 row.
+		p.Run(R, func(lo, hi int) {
+			for r := lo; r < hi; r++ {
+				out[r] = k.dotF16(m.Data[r*wrb:(r+1)*wrb], x[:C])
+			}
+		})
+		return
 	}
 	if n == 1 {
 		p.Run((R+rowBlock-1)/rowBlock, func(lo, hi int) {

@@ -49,9 +49,7 @@ func Dequantize(t DType, dst []float32, src []byte) {
 			dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
 		}
 	case F16:
-		for i := range dst {
-			dst[i] = F16ToF32(binary.LittleEndian.Uint16(src[2*i:]))
-		}
+		kern.f16ToF32(dst, src)
 	case Q8_0:
 		for b := 0; b < len(dst)/qk; b++ {
 			blk := src[b*q8Bytes : (b+1)*q8Bytes]

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -32,6 +33,7 @@ func init() {
 		asJSON := fs.Bool("json", false, "write JSON instead of a table")
 		per := fs.Duration("time", time.Second, "measuring time per case")
 		twin := fs.Bool("twin", true, "also measure the Go twin")
+		shapes := fs.String("shapes", "", "comma-separated shape names to run (default all: "+shapeNames()+")")
 		if err := parseFlags(fs, args); err != nil {
 			return err
 		}
@@ -46,7 +48,11 @@ func init() {
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 		defer stop()
-		rep, err := kernelBench(ctx, *threads, *per, *twin)
+		sel, err := selectShapes(*shapes)
+		if err != nil {
+			return err
+		}
+		rep, err := kernelBench(ctx, *threads, *per, *twin, sel)
 		if err != nil {
 			return err
 		}
@@ -60,10 +66,10 @@ func init() {
 }
 
 // kernelBench runs the kernel part of palid bench.
-func kernelBench(ctx context.Context, threads int, per time.Duration, twin bool) (benchReport, error) {
+func kernelBench(ctx context.Context, threads int, per time.Duration, twin bool, shapes []neon.BenchShape) (benchReport, error) {
 	p := neon.NewPool(threads)
 	defer p.Close()
-	res, err := neon.BenchmarkKernels(ctx, p, per, twin)
+	res, err := neon.BenchmarkShapes(ctx, p, per, twin, shapes)
 	if err != nil {
 		return benchReport{}, err
 	}
@@ -76,7 +82,7 @@ func kernelBench(ctx context.Context, threads int, per time.Duration, twin bool)
 func writeBenchTable(w io.Writer, rep benchReport) error {
 	fmt.Fprintf(w, "kernels: %s path (%v), %d threads, %s\n\n", rep.Path, rep.Kernels, rep.Threads, rep.GOARCH)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "shape\tm x n x k\ttype\tkernel\tpath\tms/op\tGFLOP/s\tGB/s weights\t")
+	fmt.Fprintln(tw, "shape\tm x n x k\ttype\tkernel\tpath\tms/op\tGFLOP/s\tGB/s weights\tvs copy (1 thread / all)\t")
 	for _, r := range rep.Results {
 		shape := r.Shape
 		if r.Cold {
@@ -86,8 +92,41 @@ func writeBenchTable(w io.Writer, rep benchReport) error {
 		if r.Kernel == "copy" {
 			gf = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%dx%dx%d\t%s\t%s\t%s\t%.3f\t%s\t%.1f\t\n",
-			shape, r.Rows, r.Tokens, r.Cols, r.Type, r.Kernel, r.Path, r.NsPerOp/1e6, gf, r.GBps)
+		ratio := ""
+		if r.CopyRatio > 0 {
+			ratio = fmt.Sprintf("%.0f%% / %.0f%%", 100*r.CopyRatio, 100*r.ParallelCopyRatio)
+		}
+		fmt.Fprintf(tw, "%s\t%dx%dx%d\t%s\t%s\t%s\t%.3f\t%s\t%.1f\t%s\t\n",
+			shape, r.Rows, r.Tokens, r.Cols, r.Type, r.Kernel, r.Path, r.NsPerOp/1e6, gf, r.GBps, ratio)
 	}
 	return tw.Flush()
+}
+
+func shapeNames() string {
+	var names []string
+	for _, s := range neon.BenchShapes {
+		names = append(names, s.Name)
+	}
+	return strings.Join(names, ",")
+}
+
+// selectShapes parses --shapes; empty means all.
+func selectShapes(list string) ([]neon.BenchShape, error) {
+	if list == "" {
+		return neon.BenchShapes, nil
+	}
+	var sel []neon.BenchShape
+	for _, name := range strings.Split(list, ",") {
+		found := false
+		for _, s := range neon.BenchShapes {
+			if s.Name == strings.TrimSpace(name) {
+				sel = append(sel, s)
+				found = true
+			}
+		}
+		if !found {
+			return nil, badInputf("unknown shape %q in --shapes (known: %s)", name, shapeNames())
+		}
+	}
+	return sel, nil
 }
