@@ -286,3 +286,11 @@ func TestFormatsAndAnswerValue(t *testing.T) {
 		}
 	}
 }
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if tinyDir != "" {
+		os.RemoveAll(tinyDir)
+	}
+	os.Exit(code)
+}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/palid/palid/neon"
+	palirt "github.com/palid/palid/runtime"
 )
 
 // benchReport is the output of palid bench; the model figures (image
@@ -24,16 +25,21 @@ type benchReport struct {
 	Path    string              `json:"kernel_path"`
 	Kernels []string            `json:"kernels"`
 	Results []neon.KernelResult `json:"kernel_results"`
+	Models  []modelResult       `json:"models,omitempty"`
 }
 
 func init() {
-	register("bench", "measure kernel GFLOP/s (dispatched path and Go twin)", func(args []string) error {
+	register("bench", "measure kernels (GFLOP/s, assembly vs Go twin) and models (encode ms, tokens/s, RSS)", func(args []string) error {
 		fs := newFlags("bench", "")
 		threads := fs.Int("threads", 0, "worker threads (0: all CPUs)")
 		asJSON := fs.Bool("json", false, "write JSON instead of a table")
 		per := fs.Duration("time", time.Second, "measuring time per case")
 		twin := fs.Bool("twin", true, "also measure the Go twin")
 		shapes := fs.String("shapes", "", "comma-separated shape names to run (default all: "+shapeNames()+")")
+		modelDir := fs.String("model", "", "model directory to measure (default: the bundled model)")
+		models := fs.Bool("models", true, "measure the models too (image encode, prefill, decode, a video question, peak RSS)")
+		base := fs.Bool("base", true, "include a ViT-B/16 + T5-base shaped model with random Q8_0 weights")
+		video := fs.Int("video-frames", 16, "frames of the end-to-end video question (0: skip)")
 		if err := parseFlags(fs, args); err != nil {
 			return err
 		}
@@ -52,16 +58,28 @@ func init() {
 		if err != nil {
 			return err
 		}
+		if *video < 0 || *video > palirt.MaxFrames {
+			return badInputf("--video-frames must be 0 to %d, got %d", palirt.MaxFrames, *video)
+		}
 		rep, err := kernelBench(ctx, *threads, *per, *twin, sel)
 		if err != nil {
 			return err
+		}
+		if *models {
+			rep.Models, err = benchModels(ctx, *modelDir, *threads, *video, *base, os.Stderr)
+			if err != nil {
+				return err
+			}
 		}
 		if *asJSON {
 			enc := json.NewEncoder(os.Stdout)
 			enc.SetIndent("", "  ")
 			return enc.Encode(rep)
 		}
-		return writeBenchTable(os.Stdout, rep)
+		if err := writeBenchTable(os.Stdout, rep); err != nil {
+			return err
+		}
+		return writeModelTable(os.Stdout, rep.Models)
 	})
 }
 
