@@ -18,9 +18,9 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
-	"os"
 	"sort"
 
+	"github.com/palid/palid/internal/mmap"
 	"github.com/palid/palid/neon"
 )
 
@@ -122,21 +122,9 @@ func (t TensorInfo) Size() uint64 {
 // Open maps the GGUF file at path read-only and parses it. The file stays
 // mapped until Close. Errors name the file and the problem.
 func Open(path string) (*File, error) {
-	fd, err := os.Open(path)
+	data, unmap, err := mmap.File("gguf", path)
 	if err != nil {
 		return nil, err
-	}
-	defer fd.Close()
-	st, err := fd.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("gguf %s: not a regular file", path)
-	}
-	data, unmap, err := mapFile(fd, st.Size())
-	if err != nil {
-		return nil, fmt.Errorf("gguf %s: %w", path, err)
 	}
 	f, err := Parse(data)
 	if err != nil {

@@ -13,9 +13,9 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
-	"os"
 	"sort"
 
+	"github.com/palid/palid/internal/mmap"
 	"github.com/palid/palid/neon"
 )
 
@@ -53,21 +53,9 @@ type Tensor struct {
 // Open maps the file at path read-only and checks its header. The file
 // stays mapped until Close.
 func Open(path string) (*File, error) {
-	fd, err := os.Open(path)
+	data, unmap, err := mmap.File("safetensors", path)
 	if err != nil {
 		return nil, err
-	}
-	defer fd.Close()
-	st, err := fd.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("safetensors %s: not a regular file", path)
-	}
-	data, unmap, err := mapFile(fd, st.Size())
-	if err != nil {
-		return nil, fmt.Errorf("safetensors %s: %w", path, err)
 	}
 	f, err := Parse(data)
 	if err != nil {

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package safetensors
+package mmap
 
 import (
 	"io"
@@ -8,7 +8,7 @@ import (
 )
 
 // mapFile reads the whole of f where mmap is not available.
-func mapFile(f *os.File, size int64) ([]byte, func() error, error) {
+func mapFile(f *os.File, size int) ([]byte, func() error, error) {
 	data := make([]byte, size)
 	if _, err := io.ReadFull(f, data); err != nil {
 		return nil, nil, err
