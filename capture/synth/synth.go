@@ -104,10 +104,10 @@ func (g Sign) Size() (w, h float64) {
 // background describes the backdrop: a base colour with a linear gradient
 // and uniform per-pixel noise.
 type background struct {
-	Base   [3]float64
-	GradX  float64
-	GradY  float64
-	Noise  float64
+	Base  [3]float64
+	GradX float64
+	GradY float64
+	Noise float64
 }
 
 // Scene is one still picture of the synthetic world.

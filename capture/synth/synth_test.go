@@ -357,7 +357,6 @@ func TestWriteDataset(t *testing.T) {
 	}
 }
 
-
 func TestSizes(t *testing.T) {
 	for _, n := range []int{1, 17, 224} {
 		if got := NewScene(7).Render(n).Bounds().Dx(); got != max(n, 1) {

@@ -1,0 +1,364 @@
+#!/usr/bin/python3
+"""Trains palid's bundled demo model, a miniature PaLI-3, on the synthetic
+world written by `palid synth`.
+
+  train.py stage0  DATA OUT      SigLIP ViT + text tower, sigmoid loss on (scene, caption)
+  train.py stage1  DATA OUT      ViT frozen: projector + T5 v1.1 on the task mixture
+  train.py eval    DATA OUT      exact match per task on the held-out sets
+  train.py export  OUT CKPT      Hugging Face layout: config.json, model.safetensors, spiece.model
+
+DATA holds scenes/, clips/, eval-scenes/, eval-clips/ (palid synth output)
+and spiece.model; OUT receives checkpoints and logs. Seeds are fixed.
+"""
+
+import json
+import math
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from PIL import Image
+
+import pali
+
+torch.set_num_threads(int(os.environ.get("TRAIN_THREADS", "2")))
+
+VISION = dict(hidden_size=96, intermediate_size=384, num_hidden_layers=3, num_attention_heads=3,
+              image_size=64, patch_size=8, layer_norm_eps=1e-6, num_channels=3,
+              hidden_act="gelu_pytorch_tanh")
+TEXT = dict(d_model=128, d_kv=32, d_ff=256, num_layers=2, num_decoder_layers=2, num_heads=4,
+            relative_attention_num_buckets=32, relative_attention_max_distance=1024,
+            layer_norm_epsilon=1e-6, feed_forward_proj="gated-gelu", tie_word_embeddings=False,
+            decoder_start_token_id=0, pad_token_id=0, eos_token_id=1, is_encoder_decoder=True,
+            dense_act_fn="gelu_new", is_gated_act=True)
+EOS = 1
+
+
+def log(out, *a):
+    msg = " ".join(str(x) for x in a)
+    print(msg, flush=True)
+    with open(os.path.join(out, "train.log"), "a") as f:
+        f.write(msg + "\n")
+
+
+# ----------------------------------------------------------------------------
+# data
+
+
+class Tokenizer:
+    """spm_encode / the vocabulary file of a SentencePiece model."""
+
+    def __init__(self, model):
+        self.model = model
+        self.pieces = [l.split("\t")[0] for l in open(model[:-len(".model")] + ".vocab", encoding="utf-8")]
+
+    def size(self):
+        return len(self.pieces)
+
+    def encode_all(self, texts):
+        uniq = sorted(set(texts))
+        p = subprocess.run(["spm_encode", "--model=" + self.model, "--output_format=id"],
+                           input="\n".join(uniq) + "\n", capture_output=True, text=True, check=True)
+        ids = [[int(t) for t in l.split()] for l in p.stdout.splitlines()]
+        assert len(ids) == len(uniq)
+        return dict(zip(uniq, ids))
+
+    def decode(self, ids):
+        return "".join(self.pieces[i] for i in ids if i > 2).replace("\u2581", " ").strip()
+
+
+def load_set(path, tok):
+    """Images as uint8 [N, 64, 64, 3] and records (image indices, prompt, answer, task)."""
+    recs = [json.loads(l) for l in open(os.path.join(path, "questions.jsonl"))]
+    cache = os.path.join(path, "images.npy")
+    names = sorted({p for r in recs for p in r["images"]})
+    index = {p: i for i, p in enumerate(names)}
+    if os.path.exists(cache):
+        imgs = np.load(cache)
+    else:
+        imgs = np.stack([np.asarray(Image.open(os.path.join(path, p)).convert("RGB")) for p in names])
+        np.save(cache, imgs)
+    enc = tok.encode_all([r["prompt"] for r in recs] + [r["answer"] for r in recs])
+    out = []
+    for r in recs:
+        out.append(dict(images=[index[p] for p in r["images"]], prompt=enc[r["prompt"]] + [EOS],
+                        answer=enc[r["answer"]] + [EOS], text=r["answer"], task=r["task"], seed=r["seed"]))
+    return imgs, out
+
+
+def to_pixels(u8):
+    """uint8 HWC -> float CHW in [-1, 1], as palid's capture.Normalize."""
+    return torch.from_numpy(u8).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
+def pad(seqs, value=0):
+    n = max(len(s) for s in seqs)
+    t = torch.full((len(seqs), n), value, dtype=torch.long)
+    m = torch.zeros((len(seqs), n), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        t[i, :len(s)] = torch.tensor(s)
+        m[i, :len(s)] = 1
+    return t, m
+
+
+def lr_at(step, steps, peak, warm):
+    if step < warm:
+        return peak * (step + 1) / warm
+    return peak * 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, steps - warm)))
+
+
+# ----------------------------------------------------------------------------
+# stage 0: SigLIP
+
+
+class TextTower(nn.Module):
+    def __init__(self, vocab, d=128, layers=2, maxlen=64):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, d)
+        self.pos = nn.Parameter(torch.randn(maxlen, d) * 0.02)
+        layer = nn.TransformerEncoderLayer(d, 4, 4 * d, dropout=0.0, batch_first=True, norm_first=True,
+                                           activation="gelu")
+        self.enc = nn.TransformerEncoder(layer, layers)
+        self.ln = nn.LayerNorm(d)
+        self.head = nn.Linear(d, d)
+
+    def forward(self, ids, mask):
+        x = self.emb(ids) + self.pos[: ids.shape[1]][None]
+        x = self.enc(x, src_key_padding_mask=mask == 0)
+        x = self.ln(x)
+        m = mask[..., None].float()
+        return self.head((x * m).sum(1) / m.sum(1))
+
+
+def stage0(data, out):
+    torch.manual_seed(0)
+    random.seed(0)
+    tok = Tokenizer(os.path.join(data, "spiece.model"))
+    imgs, recs = load_set(os.path.join(data, "scenes"), tok)
+    caps = {}
+    for r in recs:
+        if r["task"] == "caption":
+            caps[r["images"][0]] = r["answer"]
+    keys = sorted(caps)
+    vit = pali.VisionTower(VISION)
+    img_head = nn.Linear(VISION["hidden_size"], 128)
+    txt = TextTower(tok.size())
+    t_b = nn.Parameter(torch.tensor([math.log(10.0), -10.0]))
+    params = list(vit.parameters()) + list(img_head.parameters()) + list(txt.parameters()) + [t_b]
+    opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=1e-4)
+    steps, bs = int(os.environ.get("STAGE0_STEPS", "100")), 32
+    t0 = time.time()
+    for step in range(steps):
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, steps, 2e-3, 10)
+        batch = random.sample(keys, bs)
+        pix = to_pixels(imgs[batch])
+        ids, mask = pad([caps[k] for k in batch])
+        zi = F.normalize(img_head(vit(pix).mean(1)), dim=-1)
+        zt = F.normalize(txt(ids, mask), dim=-1)
+        logits = zi @ zt.T * t_b[0].exp() + t_b[1]
+        labels = 2 * torch.eye(bs) - 1
+        loss = -F.logsigmoid(labels * logits).sum() / bs
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % 5 == 0 or step == steps - 1:
+            with torch.no_grad():
+                acc = (logits.argmax(1) == torch.arange(bs)).float().mean().item()
+            log(out, f"stage0 step {step} loss {loss.item():.4f} i2t@1 {acc:.3f} t {t_b[0].exp().item():.1f} "
+                     f"{time.time() - t0:.0f}s")
+    torch.save(vit.state_dict(), os.path.join(out, "vit.pt"))
+
+
+# ----------------------------------------------------------------------------
+# stage 1: projector + T5 on the task mixture, ViT frozen
+
+
+@torch.no_grad()
+def vit_features(vit, imgs, bs=256):
+    vit.eval()
+    feats = []
+    for i in range(0, len(imgs), bs):
+        feats.append(vit(to_pixels(imgs[i:i + bs])).half())
+    return torch.cat(feats)
+
+
+def load_features(data, out, name, vit, tok, items=None):
+    """ViT features of the first items scenes (or clips) of a set, cached in OUT."""
+    imgs, recs = load_set(os.path.join(data, name), tok)
+    if items:
+        per = len(recs[0]["images"])
+        imgs = imgs[:items * per]
+        recs = [r for r in recs if max(r["images"]) < items * per]
+    path = os.path.join(out, name + ".feat.pt")
+    if os.path.exists(path):
+        feats = torch.load(path)
+    else:
+        t0 = time.time()
+        feats = vit_features(vit, imgs)
+        torch.save(feats, path)
+        log(out, f"features {name}: {tuple(feats.shape)} in {time.time() - t0:.0f}s")
+    return feats, recs
+
+
+def batch_inputs(feats, recs):
+    vis = torch.stack([feats[r["images"]].reshape(-1, feats.shape[-1]) for r in recs]).float()
+    ids, mask = pad([r["prompt"] for r in recs])
+    return vis, ids, mask
+
+
+TASK_WEIGHT = {"caption": 2.0, "ocr": 4.0, "count": 1.0, "color": 1.0, "exists": 1.0, "where": 1.5}
+
+
+def new_model(tok):
+    torch.manual_seed(1)
+    cfg = dict(TEXT, vocab_size=tok.size())
+    model = pali.PaLI(VISION, cfg)
+    return model
+
+
+def stage1(data, out):
+    random.seed(1)
+    tok = Tokenizer(os.path.join(data, "spiece.model"))
+    model = new_model(tok)
+    if os.environ.get("VIT", "stage0") == "init":
+        # The seeded initial ViT (what stage 0 starts from), for when stage 0
+        # has not produced informative features (see docs/demo-model.md).
+        torch.manual_seed(0)
+        model.vision_tower.load_state_dict(pali.VisionTower(VISION).state_dict())
+        log(out, "stage1: ViT = seeded initialisation (VIT=init)")
+    else:
+        model.vision_tower.load_state_dict(torch.load(os.path.join(out, "vit.pt")))
+    for p in model.vision_tower.parameters():
+        p.requires_grad = False
+    sfeat, srecs = load_features(data, out, "scenes", model.vision_tower, tok,
+                                 int(os.environ.get("SCENES", "6000")))
+    cfeat, crecs = load_features(data, out, "clips", model.vision_tower, tok,
+                                 int(os.environ.get("CLIPS", "600")))
+    weights = [TASK_WEIGHT.get(r["task"], 1.0) for r in srecs]
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=2e-3, weight_decay=1e-4)
+    steps = int(os.environ.get("STAGE1_STEPS", "450"))
+    clip_every = int(os.environ.get("CLIP_EVERY", "5"))
+    sbs, cbs = 32, 4
+    budget = float(os.environ.get("STAGE1_SECONDS", "1e9"))
+    t0 = time.time()
+    ema = {}
+    for step in range(steps):
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, steps, 2e-3, min(150, steps // 10))
+        if step % clip_every == clip_every - 1:
+            batch, kind = random.sample(crecs, cbs), "clip"
+            vis, ids, mask = batch_inputs(cfeat, batch)
+        else:
+            batch, kind = random.choices(srecs, weights, k=sbs), "scene"
+            vis, ids, mask = batch_inputs(sfeat, batch)
+        tgt, tmask = pad([r["answer"] for r in batch])
+        dec_in = torch.cat([torch.zeros(len(batch), 1, dtype=torch.long), tgt[:, :-1]], 1)
+        labels = tgt.masked_fill(tmask == 0, -100)
+        enc, emask = model.encode(vis, ids, mask)
+        logits = model.decode_logits(enc, emask, dec_in)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        ema[kind] = loss.item() if kind not in ema else 0.98 * ema[kind] + 0.02 * loss.item()
+        if step % 100 == 0 or step == steps - 1:
+            log(out, f"stage1 step {step} scene {ema.get('scene', 0):.4f} clip {ema.get('clip', 0):.4f} "
+                     f"lr {opt.param_groups[0]['lr']:.2e} {time.time() - t0:.0f}s")
+        if step % 1000 == 999:
+            torch.save(model.state_dict(), os.path.join(out, "pali.pt"))
+        if time.time() - t0 > budget:
+            log(out, f"stage1 time budget reached at step {step}")
+            break
+    torch.save(model.state_dict(), os.path.join(out, "pali.pt"))
+
+
+# ----------------------------------------------------------------------------
+# evaluation and export
+
+
+def load_model(data, ckpt):
+    tok = Tokenizer(os.path.join(data, "spiece.model"))
+    model = new_model(tok)
+    model.load_state_dict(torch.load(ckpt))
+    model.eval()
+    return tok, model
+
+
+def evaluate(data, out, ckpt=None, limit=None):
+    tok, model = load_model(data, ckpt or os.path.join(out, "pali.pt"))
+    results = {}
+    preds = []
+    for name in ["eval-scenes", "eval-clips"]:
+        imgs, recs = load_set(os.path.join(data, name), tok)
+        if limit:  # the first limit scenes (clips) only
+            per = len(recs[0]["images"])
+            imgs = imgs[:limit * per]
+            recs = [r for r in recs if max(r["images"]) < limit * per]
+        feats = vit_features(model.vision_tower, imgs)
+        bs = 64 if name == "eval-scenes" else 8
+        for i in range(0, len(recs), bs):
+            b = recs[i:i + bs]
+            vis, ids, mask = batch_inputs(feats, b)
+            for r, g in zip(b, model.greedy(vis, ids, mask)):
+                got = tok.decode(g)
+                ok = got == r["text"]
+                t = results.setdefault(r["task"], [0, 0])
+                t[0] += ok
+                t[1] += 1
+                preds.append(dict(seed=r["seed"], task=r["task"], answer=r["text"], got=got))
+    with open(os.path.join(out, "eval.jsonl"), "w") as f:
+        for p in preds:
+            f.write(json.dumps(p) + "\n")
+    summary = {k: round(100.0 * v[0] / v[1], 2) for k, v in sorted(results.items())}
+    counts = {k: v[1] for k, v in sorted(results.items())}
+    log(out, "eval exact match %: " + json.dumps(summary) + " n=" + json.dumps(counts))
+    with open(os.path.join(out, "eval.json"), "w") as f:
+        json.dump(dict(accuracy=summary, n=counts), f, indent=1)
+    return summary
+
+
+def export(data, out, dst):
+    tok, model = load_model(data, os.path.join(out, "pali.pt"))
+    os.makedirs(dst, exist_ok=True)
+    sd = model.state_dict()
+    pali.save_safetensors(sd, os.path.join(dst, "model.safetensors"))
+    cfg = dict(model_type="pali3", architectures=["Pali3ForConditionalGeneration"],
+               vision_config=dict(VISION, model_type="siglip_vision_model"),
+               text_config=dict(TEXT, vocab_size=tok.size(), model_type="t5"),
+               projection_dim=TEXT["d_model"], hidden_size=TEXT["d_model"],
+               image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5])
+    with open(os.path.join(dst, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=1)
+    with open(os.path.join(dst, "preprocessor_config.json"), "w") as f:
+        json.dump(dict(image_mean=[0.5] * 3, image_std=[0.5] * 3, size=dict(height=64, width=64),
+                       rescale_factor=1 / 255, do_normalize=True, do_resize=True), f, indent=1)
+    shutil.copy(os.path.join(data, "spiece.model"), os.path.join(dst, "spiece.model"))
+    print("exported", len(sd), "tensors to", dst)
+
+
+def main():
+    cmd = sys.argv[1]
+    if cmd == "stage0":
+        stage0(sys.argv[2], sys.argv[3])
+    elif cmd == "stage1":
+        stage1(sys.argv[2], sys.argv[3])
+    elif cmd == "eval":
+        evaluate(sys.argv[2], sys.argv[3], limit=int(os.environ.get("EVAL_ITEMS", "0")) or None)
+    elif cmd == "export":
+        export(sys.argv[2], sys.argv[3], sys.argv[4])
+    else:
+        sys.exit("unknown command " + cmd)
+
+
+if __name__ == "__main__":
+    main()
