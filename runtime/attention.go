@@ -2,19 +2,32 @@ package runtime
 
 import (
 	"math"
+	"sync"
 
 	"github.com/palid/palid/neon"
 )
 
-// Attention streams over blocks of keys with an online softmax (the
-// flash-attention recurrence): for each query it keeps the running maximum,
-// the running sum of exponentials and the running weighted sum of values,
-// so no query x key score matrix is ever held; the working set of a worker
-// is one block of scores and one block of accumulators.
+// Attention is blocked and streams over keys with an online softmax (the
+// flash-attention recurrence). A work item is one head of a block of up to
+// attnQBlock queries; it walks the keys in tiles of attnKBlock. attend
+// first transposes each job's keys and values (a copy as large as they
+// are: linear in tokens), so that within a tile a score row is dh axpys of
+// tile-long key rows and the probabilities times values are dh dot
+// products of tile length: neon's vector loops then run over whole tiles
+// instead of one dh-long product per query-key pair. Each score row
+// updates its query's running maximum and sum of exponentials and
+// rescales its running output. A worker's scratch is fixed in size
+// (attnScratch), and no query x key score matrix is ever held.
+//
+// Jobs of fewer than attnPackMin queries (decoder self-attention) read the
+// strided key and value rows directly, one dot product per score and one
+// axpy per value, unless they come with transposed keys and values (the
+// decoder's cross-attention, transposed once per request).
 
 const (
-	attnQBlock = 16  // queries per work item
-	attnKBlock = 256 // keys per block of scores
+	attnQBlock  = 32   // queries per work item
+	attnKBlock  = 1024 // keys per score tile
+	attnPackMin = 4    // fewest queries worth transposing keys and values for
 )
 
 // attnShape is what all jobs of one attend call share.
@@ -42,16 +55,80 @@ type attnJob struct {
 	// query pos) + relOff].
 	bias         []float32
 	nrel, relOff int
+
+	// kt and vt are k and v transposed (heads*dh rows of nk, head h at
+	// rows h*dh..h*dh+dh). A job that comes with them (k and v may then be
+	// nil) runs tiled whatever its number of queries; attend fills them
+	// for jobs of attnPackMin queries or more; other jobs run direct.
+	kt, vt []float32
 }
 
-// attend runs every job, spreading heads x query blocks over the pool.
-func attend(pool *neon.Pool, sh attnShape, jobs []attnJob) {
+// attnWork keeps attend's transposed keys and values and its workers'
+// scratch between calls so that the layers of one forward pass reuse them.
+type attnWork struct {
+	buf []float32
+	mu  sync.Mutex
+	// free holds scratch not in use by a running chunk.
+	free []*attnScratch
+}
+
+// scratch returns a scratch for nq queries of dh values against tiles of
+// nk keys, reusing a free one that is large enough.
+func (w *attnWork) scratch(dh, nq, nk int) *attnScratch {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i, sc := range w.free {
+		if sc.dh == dh && len(sc.m) >= nq && len(sc.s) >= nq*nk {
+			w.free = append(w.free[:i], w.free[i+1:]...)
+			return sc
+		}
+	}
+	return newAttnScratch(dh, nq, nk)
+}
+
+func (w *attnWork) release(sc *attnScratch) {
+	w.mu.Lock()
+	w.free = append(w.free, sc)
+	w.mu.Unlock()
+}
+
+// attend runs every job, spreading heads x query blocks over the pool. w,
+// when set, supplies the buffers of the transposed keys and values.
+func attend(pool *neon.Pool, sh attnShape, jobs []attnJob, w *attnWork) {
+	if w == nil {
+		w = &attnWork{}
+	}
 	starts := make([]int, len(jobs)+1)
+	maxQ, maxK, need := 0, 0, 0
 	for i, j := range jobs {
 		starts[i+1] = starts[i] + sh.heads*((j.nq+attnQBlock-1)/attnQBlock)
+		maxQ = max(maxQ, min(j.nq, attnQBlock))
+		maxK = max(maxK, min(j.nk, attnKBlock))
+		if j.kt == nil && j.nq >= attnPackMin {
+			need += 2 * j.nk * sh.heads * sh.dh
+		}
 	}
-	pool.Run(starts[len(jobs)], func(lo, hi int) {
-		sc := newAttnScratch(sh.dh)
+	if need > 0 {
+		if cap(w.buf) < need {
+			w.buf = make([]float32, need)
+		}
+		buf := w.buf[:need]
+		for i := range jobs {
+			j := &jobs[i]
+			if j.kt != nil || j.nq < attnPackMin {
+				continue
+			}
+			n := j.nk * sh.heads * sh.dh
+			j.kt, j.vt, buf = buf[:n], buf[n:2*n], buf[2*n:]
+			transposeHeads(pool, j.kt, j.k, j.kvStride, j.nk, sh.heads, sh.dh)
+			transposeHeads(pool, j.vt, j.v, j.kvStride, j.nk, sh.heads, sh.dh)
+			// Jobs are reused by the next layer: forget the buffers.
+			defer func() { j.kt, j.vt = nil, nil }()
+		}
+	}
+	pool.RunBalanced(starts[len(jobs)], func(lo, hi int) {
+		sc := w.scratch(sh.dh, maxQ, maxK)
+		defer w.release(sc)
 		ji := 0
 		for it := lo; it < hi; it++ {
 			for it >= starts[ji+1] {
@@ -63,29 +140,164 @@ func attend(pool *neon.Pool, sh attnShape, jobs []attnJob) {
 			qb := local / sh.heads
 			i0 := qb * attnQBlock
 			i1 := min(i0+attnQBlock, j.nq)
-			attendBlock(sc, sh, j, h, i0, i1)
+			if j.kt == nil {
+				attendDirect(sc, sh, j, h, i0, i1)
+			} else {
+				attendTiled(sc, sh, j, h, i0, i1)
+			}
 		}
 	})
 }
 
-type attnScratch struct {
-	s   []float32 // one block of scores
-	m   []float32 // running max per query
-	l   []float32 // running sum per query
-	acc []float32 // running output per query
+// transposeHeads transposes the n rows of src (row stride stride, heads x
+// dh columns used) into dst (heads*dh rows of n), heads spread over the
+// pool.
+func transposeHeads(pool *neon.Pool, dst, src []float32, stride, n, heads, dh int) {
+	pool.Run(heads, func(lo, hi int) {
+		for h := lo; h < hi; h++ {
+			transposeHead(dst, src, stride, n, h*dh, dh)
+		}
+	})
 }
 
-func newAttnScratch(dh int) *attnScratch {
-	return &attnScratch{
-		s:   make([]float32, attnKBlock),
-		m:   make([]float32, attnQBlock),
-		l:   make([]float32, attnQBlock),
-		acc: make([]float32, attnQBlock*dh),
+// transposeHead writes columns c0..c0+dh-1 of the n rows of src (row
+// stride stride) as rows c0..c0+dh-1 of dst (rows of n), going through the
+// rows in groups so that reads and writes both stay in cache lines.
+func transposeHead(dst, src []float32, stride, n, c0, dh int) {
+	const group = 16
+	for r0 := 0; r0 < n; r0 += group {
+		r1 := min(r0+group, n)
+		for e := c0; e < c0+dh; e++ {
+			d := dst[e*n+r0 : e*n+r1]
+			for r := range d {
+				d[r] = src[(r0+r)*stride+e]
+			}
+		}
 	}
 }
 
-// attendBlock computes head h of queries i0..i1-1 of job j.
-func attendBlock(sc *attnScratch, sh attnShape, j *attnJob, h, i0, i1 int) {
+// attnScratch is one worker's working set; its size depends on the head
+// size, the query block and the key tile only.
+type attnScratch struct {
+	dh  int
+	q   []float32 // nq x dh: the block's queries of one head, scaled
+	s   []float32 // nq x (at most attnKBlock): scores, then probabilities
+	m   []float32 // running max per query
+	l   []float32 // running sum per query
+	acc []float32 // nq x dh: running output per query
+}
+
+func newAttnScratch(dh, nq, nk int) *attnScratch {
+	sc := &attnScratch{
+		dh:  dh,
+		s:   make([]float32, nq*nk),
+		m:   make([]float32, nq),
+		l:   make([]float32, nq),
+		acc: make([]float32, nq*dh),
+	}
+	sc.q = make([]float32, nq*dh)
+	return sc
+}
+
+// attendTiled computes head h of queries i0..i1-1 of job j from the
+// transposed keys and values (j.kt, j.vt).
+func attendTiled(sc *attnScratch, sh attnShape, j *attnJob, h, i0, i1 int) {
+	dh := sh.dh
+	nq := i1 - i0
+	negInf := float32(math.Inf(-1))
+	ho := h * dh
+	for i := 0; i < nq; i++ {
+		sc.m[i] = negInf
+		sc.l[i] = 0
+		qi := sc.q[i*dh : (i+1)*dh]
+		copy(qi, j.q[(i0+i)*j.qStride+ho:])
+		if sh.scale != 1 {
+			neon.Scale(qi, sh.scale)
+		}
+	}
+	q := sc.q[:nq*dh]
+	acc := sc.acc[:nq*dh]
+	clear(acc)
+	var bias []float32
+	if j.bias != nil {
+		bias = j.bias[h*j.nrel : (h+1)*j.nrel]
+	}
+	// Keys past kEnd are hidden from every query of the block.
+	kEnd := j.nk
+	if j.causal {
+		kEnd = min(kEnd, j.qpos+i1)
+	}
+	for j0 := 0; j0 < kEnd; j0 += attnKBlock {
+		nk := min(attnKBlock, kEnd-j0)
+		// Scores: a score row is dh axpys of the transposed key rows,
+		// vectors of a tile's length that stay in L1.
+		kt := j.kt[ho*j.nk:]
+		s := sc.s[:nq*nk]
+		clear(s)
+		for i := 0; i < nq; i++ {
+			row := s[i*nk : (i+1)*nk]
+			for e, x := range q[i*dh : (i+1)*dh] {
+				neon.Axpy(row, x, kt[e*j.nk+j0:e*j.nk+j0+nk])
+			}
+		}
+
+		// Softmax bookkeeping, row by row; s becomes the probabilities.
+		for i := 0; i < nq; i++ {
+			qp := j.qpos + i0 + i
+			row := s[i*nk : (i+1)*nk]
+			valid := nk
+			if j.causal {
+				valid = min(nk, max(qp+1-j0, 0))
+			}
+			if bias != nil && valid > 0 {
+				b := bias[j0-qp+j.relOff:]
+				for c := 0; c < valid; c++ {
+					row[c] += b[c]
+				}
+			}
+			mx := sc.m[i]
+			for _, x := range row[:valid] {
+				if x > mx {
+					mx = x
+				}
+			}
+			if mx == negInf {
+				clear(row)
+				continue
+			}
+			if old := sc.m[i]; old != mx && old != negInf {
+				c := expNeg(old - mx)
+				neon.Scale(acc[i*dh:(i+1)*dh], c)
+				sc.l[i] *= c
+			}
+			sc.m[i] = mx
+			l := sc.l[i]
+			for c := 0; c < valid; c++ {
+				p := expNeg(row[c] - mx)
+				row[c] = p
+				l += p
+			}
+			clear(row[valid:])
+			sc.l[i] = l
+		}
+
+		// Probabilities times values: transpose the value tile so that
+		// the product is again rows of a matrix against token rows.
+		vt := j.vt[ho*j.nk:]
+		for i := 0; i < nq; i++ {
+			p := s[i*nk : (i+1)*nk]
+			ai := acc[i*dh : (i+1)*dh]
+			for e := range ai {
+				ai[e] += neon.Dot(p, vt[e*j.nk+j0:e*j.nk+j0+nk])
+			}
+		}
+	}
+	finishRows(sc, j, ho, dh, i0, nq)
+}
+
+// attendDirect computes head h of queries i0..i1-1 of job j straight from
+// the strided rows: one dot product per score, one axpy per value.
+func attendDirect(sc *attnScratch, sh attnShape, j *attnJob, h, i0, i1 int) {
 	dh := sh.dh
 	nq := i1 - i0
 	negInf := float32(math.Inf(-1))
@@ -100,24 +312,19 @@ func attendBlock(sc *attnScratch, sh attnShape, j *attnJob, h, i0, i1 int) {
 	if j.bias != nil {
 		bias = j.bias[h*j.nrel : (h+1)*j.nrel]
 	}
-	for j0 := 0; j0 < j.nk; j0 += attnKBlock {
-		j1 := min(j0+attnKBlock, j.nk)
-		if j.causal && j0 > j.qpos+i1-1 {
-			break
+	for i := 0; i < nq; i++ {
+		qi := j.q[(i0+i)*j.qStride+ho : (i0+i)*j.qStride+ho+dh]
+		qp := j.qpos + i0 + i
+		kEnd := j.nk
+		if j.causal {
+			kEnd = min(kEnd, qp+1)
 		}
-		for i := 0; i < nq; i++ {
-			qi := j.q[(i0+i)*j.qStride+ho : (i0+i)*j.qStride+ho+dh]
-			qp := j.qpos + i0 + i
-			jmax := j1
-			if j.causal {
-				jmax = min(j1, qp+1)
-			}
-			if jmax <= j0 {
-				continue
-			}
-			s := sc.s[:jmax-j0]
+		ai := acc[i*dh : (i+1)*dh]
+		for j0 := 0; j0 < kEnd; j0 += attnKBlock {
+			j1 := min(j0+attnKBlock, kEnd)
+			s := sc.s[:j1-j0]
 			mx := sc.m[i]
-			for kj := j0; kj < jmax; kj++ {
+			for kj := j0; kj < j1; kj++ {
 				o := kj*j.kvStride + ho
 				x := neon.Dot(qi, j.k[o:o+dh]) * sh.scale
 				if bias != nil {
@@ -128,7 +335,6 @@ func attendBlock(sc *attnScratch, sh attnShape, j *attnJob, h, i0, i1 int) {
 					mx = x
 				}
 			}
-			ai := acc[i*dh : (i+1)*dh]
 			if old := sc.m[i]; old != mx && old != negInf {
 				c := expNeg(old - mx)
 				neon.Scale(ai, c)
@@ -136,7 +342,7 @@ func attendBlock(sc *attnScratch, sh attnShape, j *attnJob, h, i0, i1 int) {
 			}
 			sc.m[i] = mx
 			l := sc.l[i]
-			for kj := j0; kj < jmax; kj++ {
+			for kj := j0; kj < j1; kj++ {
 				p := expNeg(s[kj-j0] - mx)
 				l += p
 				o := kj*j.kvStride + ho
@@ -145,6 +351,12 @@ func attendBlock(sc *attnScratch, sh attnShape, j *attnJob, h, i0, i1 int) {
 			sc.l[i] = l
 		}
 	}
+	finishRows(sc, j, ho, dh, i0, nq)
+}
+
+// finishRows divides the accumulated outputs by their sums into job j's
+// output (rows with no visible key get zeros).
+func finishRows(sc *attnScratch, j *attnJob, ho, dh, i0, nq int) {
 	for i := 0; i < nq; i++ {
 		out := j.out[(i0+i)*j.outStride+ho : (i0+i)*j.outStride+ho+dh]
 		if sc.l[i] == 0 {
@@ -153,7 +365,7 @@ func attendBlock(sc *attnScratch, sh attnShape, j *attnJob, h, i0, i1 int) {
 		}
 		inv := 1 / sc.l[i]
 		for c := range out {
-			out[c] = acc[i*dh+c] * inv
+			out[c] = sc.acc[i*dh+c] * inv
 		}
 	}
 }

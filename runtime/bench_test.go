@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/palid/palid/neon"
 )
 
 // benchModelDir returns a directory holding a random ViT-B/16 + T5-base
@@ -185,4 +188,95 @@ func BenchmarkDecodeStepBeam4(b *testing.B) {
 		}
 	}
 	b.ReportMetric(4*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+}
+
+// benchAttention runs fn on the self-attention of n tokens with the
+// ViT-B/16 / T5-base head layout (12 heads of 64), with T5's relative
+// bias when bias is set.
+func benchAttention(b *testing.B, fn func(*neon.Pool, attnShape, []attnJob), n int, bias bool) {
+	const heads, dh = 12, 64
+	pool := neon.NewPool(2)
+	defer pool.Close()
+	rng := rand.New(rand.NewPCG(1, 1))
+	inner := heads * dh
+	q, _ := randRows(rng, n, inner, 1)
+	k, _ := randRows(rng, n, inner, 1)
+	v, _ := randRows(rng, n, inner, 1)
+	job := attnJob{q: q, qStride: inner, nq: n, k: k, v: v, kvStride: inner, nk: n,
+		out: make([]float32, n*inner), outStride: inner}
+	if bias {
+		job.bias, _ = randRows(rng, heads, 2*n-1, 1)
+		job.nrel, job.relOff = 2*n-1, n-1
+	}
+	sh := attnShape{heads: heads, dh: dh, scale: 0.125}
+	b.ResetTimer()
+	cpu := processCPU()
+	defer func() { reportCPU(b, cpu) }()
+	for i := 0; i < b.N; i++ {
+		fn(pool, sh, []attnJob{job})
+	}
+}
+
+// BenchmarkAttention compares the blocked attention with the first
+// version's (attendRef) at the ViT shape (256 tokens, 12 heads of 64)
+// and the T5 encoder's (272 tokens with relative bias: one frame; 1040:
+// four), on 2 threads.
+func BenchmarkAttention(b *testing.B) {
+	for _, impl := range []struct {
+		name string
+		fn   func(*neon.Pool, attnShape, []attnJob)
+	}{{"blocked", attendNoWork}, {"reference", attendRef}} {
+		b.Run("vit256/"+impl.name, func(b *testing.B) { benchAttention(b, impl.fn, 256, false) })
+		b.Run("t5enc272/"+impl.name, func(b *testing.B) { benchAttention(b, impl.fn, 272, true) })
+		b.Run("t5enc1040/"+impl.name, func(b *testing.B) { benchAttention(b, impl.fn, 1040, true) })
+	}
+	b.Run("cross272/transposed", func(b *testing.B) { benchCross(b, true) })
+	b.Run("cross272/direct", func(b *testing.B) { benchCross(b, false) })
+}
+
+// benchCross is the cross-attention of one greedy decoder step of T5-base
+// in all 12 layers: one query against 272 encoder tokens, 12 heads of 64,
+// with the keys and values transposed once per request (as the decoder
+// keeps them) or read row by row.
+func benchCross(b *testing.B, transposed bool) {
+	const heads, dh, n, layers = 12, 64, 272, 12
+	pool := neon.NewPool(2)
+	defer pool.Close()
+	rng := rand.New(rand.NewPCG(1, 1))
+	inner := heads * dh
+	q, _ := randRows(rng, 1, inner, 1)
+	k, _ := randRows(rng, n, inner, 1)
+	v, _ := randRows(rng, n, inner, 1)
+	job := attnJob{q: q, qStride: inner, nq: 1, k: k, v: v, kvStride: inner, nk: n,
+		out: make([]float32, inner), outStride: inner}
+	if transposed {
+		job.kt, job.vt = make([]float32, n*inner), make([]float32, n*inner)
+		transposeHeads(pool, job.kt, k, inner, n, heads, dh)
+		transposeHeads(pool, job.vt, v, inner, n, heads, dh)
+	}
+	sh := attnShape{heads: heads, dh: dh, scale: 1}
+	b.ResetTimer()
+	cpu := processCPU()
+	defer func() { reportCPU(b, cpu) }()
+	for i := 0; i < b.N; i++ {
+		for l := 0; l < layers; l++ {
+			attend(pool, sh, []attnJob{job}, nil)
+		}
+	}
+}
+
+// BenchmarkLoad is Load of the ViT-B/16 + T5-base model, packing included
+// (the files are in the page cache after the first iteration).
+func BenchmarkLoad(b *testing.B) {
+	dir := benchModelDir(b)
+	b.ResetTimer()
+	cpu := processCPU()
+	defer func() { reportCPU(b, cpu) }()
+	for i := 0; i < b.N; i++ {
+		m, err := Load(dir, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		m.Close()
+	}
 }

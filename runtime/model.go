@@ -120,8 +120,50 @@ func Load(dir string, opts Options) (*Model, error) {
 		m.pool = neon.NewPool(opts.Threads)
 		m.ownPool = true
 	}
+	m.pack()
 	ok = true
 	return m, nil
+}
+
+// pack repacks every quantized weight matrix used by matrix products into
+// neon's interleaved layout (neon.Pack), the matrices spread over the pool.
+// The packed copies live on the heap; the mapped pages they were read from
+// are released from the resident set (they stay readable: Matrix.Row and
+// Dequantize still use them).
+func (m *Model) pack() {
+	var ms []*neon.Matrix
+	t := &m.txt
+	if t.tied {
+		ms = append(ms, &t.embd) // the head; embed still reads its rows
+	} else {
+		ms = append(ms, &t.head)
+	}
+	for _, layers := range [][]t5Layer{t.enc, t.dec} {
+		for i := range layers {
+			b := &layers[i]
+			ms = append(ms, &b.q, &b.k, &b.v, &b.o, &b.gate, &b.up, &b.down)
+			if b.cq.Rows > 0 {
+				ms = append(ms, &b.cq, &b.ck, &b.cv, &b.co)
+			}
+		}
+	}
+	v := &m.vis
+	ms = append(ms, &v.patchW, &v.proj)
+	for i := range v.blocks {
+		b := &v.blocks[i]
+		ms = append(ms, &b.q, &b.k, &b.v, &b.o, &b.up, &b.down)
+	}
+	m.pool.RunBalanced(len(ms), func(lo, hi int) {
+		for _, w := range ms[lo:hi] {
+			*w = neon.Pack(*w)
+			if w.Packed() && w != &t.embd {
+				releaseMapped(w.Data) // only the packed copy is read from now on
+			}
+		}
+	})
+	if t.tied {
+		t.head = t.embd
+	}
 }
 
 func (m *Model) closeFiles() error {

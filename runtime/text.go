@@ -303,6 +303,7 @@ func (m *Model) encode(ctx context.Context, x []float32, n int) ([]float32, erro
 	gate := make([]float32, n*t.ff)
 	up := make([]float32, n*t.ff)
 	bias := t.relBiasTable(t.encRel, true, -(n - 1), n-1)
+	var work attnWork
 	sh := attnShape{heads: t.heads, dh: t.dh, scale: 1}
 	job := []attnJob{{
 		q: q, qStride: inner, nq: n,
@@ -319,7 +320,7 @@ func (m *Model) encode(ctx context.Context, x []float32, n int) ([]float32, erro
 		m.pool.MatMul(q, b.q, norm, n)
 		m.pool.MatMul(k, b.k, norm, n)
 		m.pool.MatMul(v, b.v, norm, n)
-		attend(m.pool, sh, job)
+		attend(m.pool, sh, job, &work)
 		m.pool.MatMul(o, b.o, a, n)
 		m.addInto(x, o)
 		m.rmsRows(norm, x, b.ffnNorm, n, d, t.eps)
@@ -333,16 +334,25 @@ func (m *Model) encode(ctx context.Context, x []float32, n int) ([]float32, erro
 // decoder is the state of one request's decoding: the cross-attention K/V
 // of every layer (shared by all beams) and each beam's self-attention cache.
 type decoder struct {
-	m      *Model
-	nEnc   int
-	crossK [][]float32 // per layer, nEnc x inner
-	crossV [][]float32
-	maxLen int
-	pos    int         // tokens already in the caches
-	caches [][]float32 // per beam: [layer][k|v][maxLen x inner]
-	spare  [][]float32
-	bias   []float32 // [heads][maxLen]: relative positions -(maxLen-1)..0
-	logits []float32
+	m    *Model
+	nEnc int
+	// crossKT and crossVT are per layer the encoder's cross-attention keys
+	// and values, transposed (inner x nEnc) for the tiled attention.
+	crossKT, crossVT [][]float32
+	maxLen           int
+	pos              int         // tokens already in the caches
+	caches           [][]float32 // per beam: [layer][k|v][maxLen x inner]
+	spare            [][]float32
+	bias             []float32 // [heads][maxLen]: relative positions -(maxLen-1)..0
+	logits           []float32
+
+	// Buffers of step, sized for the widest step so far.
+	beams                            int
+	x, norm, q, k, v, a, o, gate, up []float32
+	jobs                             []attnJob
+	work                             attnWork
+	used                             []bool
+	next                             [][]float32
 }
 
 // newDecoder computes the cross-attention keys and values of the encoder
@@ -350,16 +360,19 @@ type decoder struct {
 func (m *Model) newDecoder(ctx context.Context, enc []float32, nEnc, maxLen int) (*decoder, error) {
 	t := &m.txt
 	s := &decoder{m: m, nEnc: nEnc, maxLen: maxLen}
+	tmp := make([]float32, nEnc*t.inner)
 	for i := range t.dec {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		k := make([]float32, nEnc*t.inner)
-		v := make([]float32, nEnc*t.inner)
-		m.pool.MatMul(k, t.dec[i].ck, enc, nEnc)
-		m.pool.MatMul(v, t.dec[i].cv, enc, nEnc)
-		s.crossK = append(s.crossK, k)
-		s.crossV = append(s.crossV, v)
+		kt := make([]float32, nEnc*t.inner)
+		vt := make([]float32, nEnc*t.inner)
+		m.pool.MatMul(tmp, t.dec[i].ck, enc, nEnc)
+		transposeHeads(m.pool, kt, tmp, t.inner, nEnc, t.heads, t.dh)
+		m.pool.MatMul(tmp, t.dec[i].cv, enc, nEnc)
+		transposeHeads(m.pool, vt, tmp, t.inner, nEnc, t.heads, t.dh)
+		s.crossKT = append(s.crossKT, kt)
+		s.crossVT = append(s.crossVT, vt)
 	}
 	s.bias = t.relBiasTable(t.decRel, false, -(maxLen - 1), 0)
 	s.caches = [][]float32{s.newCache()}
@@ -377,21 +390,32 @@ func (s *decoder) cacheKV(c []float32, i int) (k, v []float32) {
 	return c[2*i*n : (2*i+1)*n], c[(2*i+1)*n : (2*i+2)*n]
 }
 
-// reorder makes beam i of the next step continue beam parents[i].
+// reorder makes beam i of the next step continue beam parents[i]: the
+// first child of a beam takes its cache over, further children get a
+// copy of the rows written so far.
 func (s *decoder) reorder(parents []int) {
-	used := make([]bool, len(s.caches))
-	next := make([][]float32, len(parents))
-	for i, p := range parents {
+	if len(parents) == 1 && parents[0] == 0 && len(s.caches) == 1 {
+		return
+	}
+	used := s.used[:0]
+	for range s.caches {
+		used = append(used, false)
+	}
+	next := s.next[:0]
+	for _, p := range parents {
+		var c []float32
 		if !used[p] {
 			used[p] = true
-			next[i] = s.caches[p]
+			c = s.caches[p]
 		}
+		next = append(next, c)
 	}
 	for p, u := range used {
 		if !u {
 			s.spare = append(s.spare, s.caches[p])
 		}
 	}
+	rows := s.pos * s.m.txt.inner
 	for i, p := range parents {
 		if next[i] != nil {
 			continue
@@ -402,10 +426,31 @@ func (s *decoder) reorder(parents []int) {
 		} else {
 			c = s.newCache()
 		}
-		copy(c, s.caches[p])
+		for l := range s.m.txt.dec {
+			dk, dv := s.cacheKV(c, l)
+			sk, sv := s.cacheKV(s.caches[p], l)
+			copy(dk[:rows], sk[:rows])
+			copy(dv[:rows], sv[:rows])
+		}
 		next[i] = c
 	}
-	s.caches = next
+	// The old slice of caches becomes the next step's scratch.
+	s.caches, s.next, s.used = next, s.caches, used
+}
+
+// buffers sizes the step buffers for nb beams.
+func (s *decoder) buffers(nb int) {
+	if nb <= s.beams {
+		return
+	}
+	t := &s.m.txt
+	s.beams = nb
+	f := func(n int) []float32 { return make([]float32, nb*n) }
+	s.x, s.norm, s.o = f(t.d), f(t.d), f(t.d)
+	s.q, s.k, s.v, s.a = f(t.inner), f(t.inner), f(t.inner), f(t.inner)
+	s.gate, s.up = f(t.ff), f(t.ff)
+	s.jobs = make([]attnJob, nb)
+	s.logits = f(t.vocab)
 }
 
 // step feeds tokens[i] to the continuation of beam parents[i] (indices into
@@ -419,34 +464,38 @@ func (s *decoder) step(ctx context.Context, parents, tokens []int) ([]float32, e
 	}
 	s.reorder(parents)
 	nb := len(tokens)
+	s.buffers(nb)
 	d, inner := t.d, t.inner
-	x := make([]float32, nb*d)
+	x, norm, o := s.x[:nb*d], s.norm[:nb*d], s.o[:nb*d]
+	q, k, v, a := s.q[:nb*inner], s.k[:nb*inner], s.v[:nb*inner], s.a[:nb*inner]
+	gate, up := s.gate[:nb*t.ff], s.up[:nb*t.ff]
 	t.embed(x, tokens)
-	norm := make([]float32, nb*d)
-	q := make([]float32, nb*inner)
-	k := make([]float32, nb*inner)
-	v := make([]float32, nb*inner)
-	a := make([]float32, nb*inner)
-	o := make([]float32, nb*d)
-	gate := make([]float32, nb*t.ff)
-	up := make([]float32, nb*t.ff)
 	sh := attnShape{heads: t.heads, dh: t.dh, scale: 1}
-	jobs := make([]attnJob, nb)
+	jobs := s.jobs[:nb]
 	pos := s.pos
 	for i := range t.dec {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		b := &t.dec[i]
-		// Self-attention over this beam's cache.
+		// Self-attention over each beam's cache; one beam writes its key
+		// and value straight into its cache.
 		m.rmsRows(norm, x, b.attnNorm, nb, d, t.eps)
 		m.pool.MatMul(q, b.q, norm, nb)
-		m.pool.MatMul(k, b.k, norm, nb)
-		m.pool.MatMul(v, b.v, norm, nb)
+		if nb == 1 {
+			ck, cv := s.cacheKV(s.caches[0], i)
+			m.pool.MatMul(ck[pos*inner:(pos+1)*inner], b.k, norm, 1)
+			m.pool.MatMul(cv[pos*inner:(pos+1)*inner], b.v, norm, 1)
+		} else {
+			m.pool.MatMul(k, b.k, norm, nb)
+			m.pool.MatMul(v, b.v, norm, nb)
+		}
 		for j := 0; j < nb; j++ {
 			ck, cv := s.cacheKV(s.caches[j], i)
-			copy(ck[pos*inner:(pos+1)*inner], k[j*inner:(j+1)*inner])
-			copy(cv[pos*inner:(pos+1)*inner], v[j*inner:(j+1)*inner])
+			if nb > 1 {
+				copy(ck[pos*inner:(pos+1)*inner], k[j*inner:(j+1)*inner])
+				copy(cv[pos*inner:(pos+1)*inner], v[j*inner:(j+1)*inner])
+			}
 			jobs[j] = attnJob{
 				q: q[j*inner:], qStride: inner, nq: 1, qpos: pos,
 				k: ck, v: cv, kvStride: inner, nk: pos + 1,
@@ -454,20 +503,17 @@ func (s *decoder) step(ctx context.Context, parents, tokens []int) ([]float32, e
 				bias: s.bias, nrel: s.maxLen, relOff: s.maxLen - 1,
 			}
 		}
-		attend(m.pool, sh, jobs)
+		attend(m.pool, sh, jobs, &s.work)
 		m.pool.MatMul(o, b.o, a, nb)
 		m.addInto(x, o)
-		// Cross-attention over the encoder output.
+		// Cross-attention over the encoder output: one job for all beams.
 		m.rmsRows(norm, x, b.crossNorm, nb, d, t.eps)
 		m.pool.MatMul(q, b.cq, norm, nb)
-		for j := 0; j < nb; j++ {
-			jobs[j] = attnJob{
-				q: q[j*inner:], qStride: inner, nq: 1,
-				k: s.crossK[i], v: s.crossV[i], kvStride: inner, nk: s.nEnc,
-				out: a[j*inner:], outStride: inner,
-			}
-		}
-		attend(m.pool, sh, jobs)
+		attend(m.pool, sh, []attnJob{{
+			q: q, qStride: inner, nq: nb,
+			kt: s.crossKT[i], vt: s.crossVT[i], nk: s.nEnc,
+			out: a, outStride: inner,
+		}}, &s.work)
 		m.pool.MatMul(o, b.co, a, nb)
 		m.addInto(x, o)
 		// Feed-forward.
@@ -478,9 +524,6 @@ func (s *decoder) step(ctx context.Context, parents, tokens []int) ([]float32, e
 	m.rmsRows(norm, x, t.decNorm, nb, d, t.eps)
 	if t.tied {
 		neon.Scale(norm, float32(1/math.Sqrt(float64(d))))
-	}
-	if cap(s.logits) < nb*t.vocab {
-		s.logits = make([]float32, nb*t.vocab)
 	}
 	logits := s.logits[:nb*t.vocab]
 	m.pool.MatMul(logits, t.head, norm, nb)

@@ -34,12 +34,16 @@ func TestAttentionStreamingMatchesFullSoftmax(t *testing.T) {
 		causal, bias      bool
 		scale             float32
 	}{
-		{nq: 40, nk: 40, heads: 3, dh: 8, bias: true, scale: 1},                 // T5 encoder
-		{nq: 37, nk: 600, heads: 2, dh: 16, scale: 0.25},                        // several key blocks
-		{nq: 1, nk: 300, heads: 4, dh: 8, qpos: 299, bias: true, scale: 1},      // decoder step
-		{nq: 45, nk: 45, heads: 2, dh: 8, causal: true, bias: true, scale: 1},   // causal prefill
-		{nq: 20, nk: 530, heads: 2, dh: 8, qpos: 510, causal: true, scale: 0.5}, // causal with offset
-		{nq: 17, nk: 257, heads: 1, dh: 4, scale: 3},                            // large scores
+		{nq: 40, nk: 40, heads: 3, dh: 8, bias: true, scale: 1},                  // T5 encoder
+		{nq: 37, nk: 600, heads: 2, dh: 16, scale: 0.25},                         // several key blocks
+		{nq: 1, nk: 300, heads: 4, dh: 8, qpos: 299, bias: true, scale: 1},       // decoder step
+		{nq: 45, nk: 45, heads: 2, dh: 8, causal: true, bias: true, scale: 1},    // causal prefill
+		{nq: 20, nk: 530, heads: 2, dh: 8, qpos: 510, causal: true, scale: 0.5},  // causal with offset
+		{nq: 17, nk: 257, heads: 1, dh: 4, scale: 3},                             // large scores
+		{nq: 70, nk: 300, heads: 2, dh: 64, bias: true, scale: 0.125},            // tiles and a direct remainder
+		{nq: 5, nk: 129, heads: 3, dh: 16, qpos: 124, causal: true, scale: 1},    // smallest tiled block
+		{nq: 3, nk: 3, heads: 2, dh: 8, causal: true, bias: true, scale: 1},      // direct, causal
+		{nq: 300, nk: 300, heads: 1, dh: 32, causal: true, bias: true, scale: 1}, // causal, many tiles
 	} {
 		inner := tc.heads * tc.dh
 		qf, q := randRows(rng, tc.nq, inner, 1)
@@ -63,14 +67,38 @@ func TestAttentionStreamingMatchesFullSoftmax(t *testing.T) {
 		if tc.causal {
 			mask = func(i, j int) bool { return j > i+tc.qpos }
 		}
-		attend(pool, attnShape{heads: tc.heads, dh: tc.dh, scale: tc.scale}, []attnJob{job})
 		want := naiveAttention(q, k, v, tc.heads, float64(tc.scale), bias, mask)
-		for i := range want {
-			if d := relDiff(job.out[i*inner:(i+1)*inner], want[i]); d > 2e-5 {
-				t.Fatalf("%+v: query %d differs by %.2g", tc, i, d)
+		for _, impl := range []struct {
+			name string
+			fn   func(*neon.Pool, attnShape, []attnJob)
+		}{{"blocked", attendNoWork}, {"reference", attendRef}, {"transposed", attendTransposed}} {
+			job.out = make([]float32, tc.nq*inner)
+			impl.fn(pool, attnShape{heads: tc.heads, dh: tc.dh, scale: tc.scale}, []attnJob{job})
+			for i := range want {
+				if d := relDiff(job.out[i*inner:(i+1)*inner], want[i]); d > 2e-5 {
+					t.Fatalf("%s %+v: query %d differs by %.2g", impl.name, tc, i, d)
+				}
 			}
 		}
 	}
+}
+
+// attendNoWork is attend without kept buffers.
+func attendNoWork(p *neon.Pool, sh attnShape, jobs []attnJob) { attend(p, sh, jobs, nil) }
+
+// attendTransposed is attend on jobs that come with transposed keys and
+// values only (as the decoder's cross-attention), which run tiled whatever
+// their number of queries.
+func attendTransposed(p *neon.Pool, sh attnShape, jobs []attnJob) {
+	for i := range jobs {
+		j := &jobs[i]
+		inner := sh.heads * sh.dh
+		j.kt, j.vt = make([]float32, j.nk*inner), make([]float32, j.nk*inner)
+		transposeHeads(p, j.kt, j.k, j.kvStride, j.nk, sh.heads, sh.dh)
+		transposeHeads(p, j.vt, j.v, j.kvStride, j.nk, sh.heads, sh.dh)
+		j.k, j.v = nil, nil
+	}
+	attend(p, sh, jobs, nil)
 }
 
 func TestAttentionManyJobs(t *testing.T) {
@@ -88,7 +116,7 @@ func TestAttentionManyJobs(t *testing.T) {
 		jobs = append(jobs, attnJob{q: qf, qStride: 32, nq: 1, k: kf, v: vf, kvStride: 32, nk: nk, out: make([]float32, 32), outStride: 32})
 		wants = append(wants, naiveAttention(q, k, v, 4, 1, nil, nil))
 	}
-	attend(pool, attnShape{heads: 4, dh: 8, scale: 1}, jobs)
+	attend(pool, attnShape{heads: 4, dh: 8, scale: 1}, jobs, nil)
 	for b := range jobs {
 		if d := relDiff(jobs[b].out, wants[b][0]); d > 2e-5 {
 			t.Fatalf("job %d differs by %.2g", b, d)
@@ -461,22 +489,35 @@ func TestExpNeg(t *testing.T) {
 
 func TestAttentionMemoryIsLinear(t *testing.T) {
 	// 4112 tokens (16 frames of 256 and a prompt) with 2 heads: a score
-	// matrix would be 4112*4112*4 bytes = 68 MB per head; the streaming
-	// kernel allocates a few kilobytes per work chunk.
+	// matrix would be 4112*4112*4 bytes = 68 MB per head. The blocked
+	// kernel allocates the transposed keys and values (as large as k and
+	// v) and a fixed scratch per work chunk; with an attnWork kept
+	// between calls, a second call allocates only the scratch.
 	pool := neon.NewPool(2)
 	defer pool.Close()
-	const n, heads, dh = 4112, 2, 8
-	rng := rand.New(rand.NewPCG(9, 9))
-	qf, _ := randRows(rng, n, heads*dh, 1)
-	kf, _ := randRows(rng, n, heads*dh, 1)
-	vf, _ := randRows(rng, n, heads*dh, 1)
-	job := []attnJob{{q: qf, qStride: heads * dh, nq: n, k: kf, v: vf, kvStride: heads * dh, nk: n,
-		out: make([]float32, n*heads*dh), outStride: heads * dh}}
-	var before, after goruntime.MemStats
-	goruntime.ReadMemStats(&before)
-	attend(pool, attnShape{heads: heads, dh: dh, scale: 1}, job)
-	goruntime.ReadMemStats(&after)
-	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
-		t.Fatalf("attention over %d tokens allocated %d bytes", n, alloc)
+	const heads, dh = 2, 8
+	alloc := func(n int, w *attnWork) uint64 {
+		rng := rand.New(rand.NewPCG(9, 9))
+		qf, _ := randRows(rng, n, heads*dh, 1)
+		kf, _ := randRows(rng, n, heads*dh, 1)
+		vf, _ := randRows(rng, n, heads*dh, 1)
+		job := []attnJob{{q: qf, qStride: heads * dh, nq: n, k: kf, v: vf, kvStride: heads * dh, nk: n,
+			out: make([]float32, n*heads*dh), outStride: heads * dh}}
+		var before, after goruntime.MemStats
+		goruntime.ReadMemStats(&before)
+		attend(pool, attnShape{heads: heads, dh: dh, scale: 1}, job, w)
+		goruntime.ReadMemStats(&after)
+		return after.TotalAlloc - before.TotalAlloc
+	}
+	for _, n := range []int{1028, 4112} {
+		kv := uint64(2 * n * heads * dh * 4) // the transposed k and v
+		if a := alloc(n, nil); a > kv+1<<20 {
+			t.Errorf("attention over %d tokens allocated %d bytes, want at most %d + 1 MiB", n, a, kv)
+		}
+		w := &attnWork{}
+		alloc(n, w)
+		if a := alloc(n, w); a > 1<<20 {
+			t.Errorf("attention over %d tokens with kept buffers allocated %d bytes", n, a)
+		}
 	}
 }

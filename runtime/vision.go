@@ -217,6 +217,7 @@ func (m *Model) encodeImage(ctx context.Context, img Image) ([]float32, error) {
 	a := make([]float32, n*D)
 	o := make([]float32, n*D)
 	h := make([]float32, n*v.ff)
+	var work attnWork
 	sh := attnShape{heads: v.heads, dh: v.dh, scale: float32(1 / math.Sqrt(float64(v.dh)))}
 	job := []attnJob{{
 		q: q, qStride: D, nq: n,
@@ -232,7 +233,7 @@ func (m *Model) encodeImage(ctx context.Context, img Image) ([]float32, error) {
 		m.linear(q, b.q, b.qb, norm, n)
 		m.linear(k, b.k, b.kb, norm, n)
 		m.linear(val, b.v, b.vb, norm, n)
-		attend(m.pool, sh, job)
+		attend(m.pool, sh, job, &work)
 		m.linear(o, b.o, b.ob, a, n)
 		m.addInto(x, o)
 		m.lnRows(norm, x, b.ln2w, b.ln2b, n, D)
