@@ -30,6 +30,11 @@ type Options struct {
 	// Pool, when set, is used (and not closed by Model.Close) instead of a
 	// pool of the model's own.
 	Pool *neon.Pool
+	// MapOnly keeps every weight in the mapped file, as stored: start-up
+	// copies nothing, at the price of the slower unpacked kernels. By
+	// default Load repacks the quantized matrices into neon's interleaved
+	// layout (a one-time copy, see pack).
+	MapOnly bool
 }
 
 // Info describes a loaded model: sizes and weight types, for inspect,
@@ -120,7 +125,9 @@ func Load(dir string, opts Options) (*Model, error) {
 		m.pool = neon.NewPool(opts.Threads)
 		m.ownPool = true
 	}
-	m.pack()
+	if !opts.MapOnly {
+		m.pack()
+	}
 	ok = true
 	return m, nil
 }
