@@ -103,6 +103,14 @@ type WindowConfig struct {
 	Stride int `yaml:"stride"`
 	// RingBytes bounds the memory of the ring of recent frames.
 	RingBytes int64 `yaml:"ring_bytes"`
+	// TokenCache encodes frames through the vision tower as they arrive,
+	// so that a video question pays only for the text side.
+	TokenCache bool `yaml:"token_cache"`
+	// CacheInterval is the least time between two frames encoded ahead
+	// (0: every frame, as long as the encoder keeps up).
+	CacheInterval time.Duration `yaml:"cache_interval"`
+	// CacheBytes bounds the memory of the cached tokens.
+	CacheBytes int64 `yaml:"cache_bytes"`
 }
 
 // QuestionConfig is the standing question asked by the interval and GPIO triggers.
@@ -147,7 +155,7 @@ func DefaultConfig() Config {
 		StateDir:      defaultStateDir(),
 		Broker:        BrokerConfig{Embedded: "127.0.0.1:1883"},
 		Queue:         QueueConfig{Max: 8, DefaultTimeout: 30 * time.Second, MaxTokens: 32, StuckAfter: 5 * time.Minute},
-		Window:        WindowConfig{Frames: 16, Stride: 1, RingBytes: 64 << 20},
+		Window:        WindowConfig{Frames: 16, Stride: 1, RingBytes: 64 << 20, CacheBytes: 64 << 20},
 		Question:      QuestionConfig{Text: "caption en", Mode: "frame", Interval: 5 * time.Second, Enabled: true, Lang: "en"},
 		GPIO:          GPIOConfig{Edge: "rising", Debounce: 200 * time.Millisecond},
 		HTTP:          HTTPConfig{Addr: "127.0.0.1:8080"},
@@ -257,6 +265,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Window.RingBytes < 1<<20 {
 		return bad("window.ring_bytes", "%d is below 1 MiB", c.Window.RingBytes)
+	}
+	if c.Window.CacheInterval < 0 {
+		return bad("window.cache_interval", "%v is negative", c.Window.CacheInterval)
+	}
+	if c.Window.TokenCache && c.Window.CacheBytes < 1<<20 {
+		return bad("window.cache_bytes", "%d is below 1 MiB", c.Window.CacheBytes)
 	}
 	switch c.Question.Mode {
 	case "frame", "video":

@@ -48,6 +48,7 @@ type Daemon struct {
 	ownModel  bool
 	modelName string
 	vision    delegate.VisionBackend // where the ViT runs: cpu or tflite
+	tokens    *capture.TokenCache    // visual tokens encoded ahead; nil when off
 	src       capture.Source
 	ring      *capture.Ring
 	queue     *Queue
@@ -149,6 +150,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); f() }()
 	}
 	spawn(func() { d.captureLoop(ctx) })
+	if d.tokens != nil {
+		spawn(func() { d.tokens.Run(ctx) })
+	}
 	spawn(func() { d.queue.Work(ctx, d.onBusy) })
 	spawn(func() { d.intervalLoop(ctx) })
 	spawn(func() { d.statusLoop(ctx) })
@@ -209,6 +213,11 @@ func (d *Daemon) start(ctx context.Context) error {
 		return fmt.Errorf("vision backend: %w", err)
 	}
 	d.vision = vb
+	if d.cfg.Window.TokenCache {
+		d.tokens = capture.NewTokenCache(d.encodeFrame, capture.TokenCacheOptions{
+			Interval: d.cfg.Window.CacheInterval, Budget: d.cfg.Window.CacheBytes, Logger: d.log,
+		})
+	}
 	d.metrics.SetInfo(d.modelName, vb.Name())
 	d.http = NewHTTPServer(HTTPOptions{Token: d.cfg.HTTP.Token, Version: d.opts.Version, Logger: d.log},
 		HTTPDeps{Asker: d, Snapshot: d.Snapshot, Overview: d.Overview, Metrics: d.metrics})
@@ -341,6 +350,9 @@ func (d *Daemon) captureLoop(ctx context.Context) {
 			continue
 		}
 		d.ring.Add(f)
+		if d.tokens != nil {
+			d.tokens.Offer(f)
+		}
 		d.frames.Add(1)
 		d.metrics.FrameCaptured()
 		state := capture.StateOK
@@ -531,6 +543,7 @@ func (d *Daemon) answer(ctx context.Context, q Question, arrived time.Time) (Ans
 	}
 
 	var imgs []image.Image
+	var camera []capture.Frame // the camera frames used, for the token cache
 	switch {
 	case len(q.Images) > 0:
 		if len(q.Images) > palirt.MaxFrames {
@@ -550,6 +563,7 @@ func (d *Daemon) answer(ctx context.Context, q Question, arrived time.Time) (Ans
 		if err != nil {
 			return a, err
 		}
+		camera = w.Frames
 		for _, f := range w.Frames {
 			imgs = append(imgs, f.Image)
 		}
@@ -560,18 +574,27 @@ func (d *Daemon) answer(ctx context.Context, q Question, arrived time.Time) (Ans
 			return a, err
 		}
 		imgs = []image.Image{w.Frames[0].Image}
+		camera = w.Frames
 		a.CapturedAt = w.Frames[0].Time
 	}
 	a.Frames = len(imgs)
 
-	size := d.model.ImageSize()
-	visual := make([][]float32, len(imgs))
-	for i, img := range imgs {
-		v, err := d.vision.EncodeImage(ctx, palirt.Image{Width: size, Height: size, Pix: capture.Normalize(img, size, size)})
+	var visual [][]float32
+	if d.tokens != nil && camera != nil {
+		v, err := d.tokens.Tokens(ctx, camera)
 		if err != nil {
 			return a, fmt.Errorf("vision (%s): %w", d.vision.Name(), err)
 		}
-		visual[i] = v
+		visual = v
+	} else {
+		visual = make([][]float32, len(imgs))
+		for i, img := range imgs {
+			v, err := d.encodeFrame(ctx, capture.Frame{Image: img})
+			if err != nil {
+				return a, fmt.Errorf("vision (%s): %w", d.vision.Name(), err)
+			}
+			visual[i] = v
+		}
 	}
 	maxTok := q.MaxTokens
 	if maxTok <= 0 {
@@ -592,6 +615,13 @@ func (d *Daemon) answer(ctx context.Context, q Question, arrived time.Time) (Ans
 	d.log.Info("answered", "query_id", a.ID, "source", a.Source, "question", a.Question,
 		"answer", a.Text, "frames", a.Frames, "latency_ms", a.Latency.Milliseconds(), "queue_ms", a.QueueTime.Milliseconds())
 	return a, nil
+}
+
+// encodeFrame runs a frame through the vision tower (the token cache's
+// encoder, and the path of frames not cached).
+func (d *Daemon) encodeFrame(ctx context.Context, f capture.Frame) ([]float32, error) {
+	size := d.model.ImageSize()
+	return d.vision.EncodeImage(ctx, palirt.Image{Width: size, Height: size, Pix: capture.Normalize(f.Image, size, size)})
 }
 
 // windowWait samples the ring, waiting for the first frame if there is none yet.
