@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"io"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -121,6 +122,9 @@ func (d *Daemon) Ready() <-chan struct{} { return d.ready }
 // BrokerURL is the broker the daemon talks to (the embedded one's address
 // when it runs one); valid after Ready.
 func (d *Daemon) BrokerURL() string { return d.brokerURL }
+
+// FramesCaptured is the number of frames taken from the source so far.
+func (d *Daemon) FramesCaptured() uint64 { return d.frames.Load() }
 
 // HTTPAddr is the HTTP API's address, "" when it is off; valid after Ready.
 func (d *Daemon) HTTPAddr() string { return d.httpAddr }
@@ -338,6 +342,10 @@ func (d *Daemon) captureLoop(ctx context.Context) {
 		}
 		if err != nil {
 			if errors.Is(err, capture.ErrClosed) {
+				return
+			}
+			if errors.Is(err, io.EOF) { // a finite source (Once) has no more frames
+				d.log.Info("capture: the source has no more frames", "source", d.cfg.Source, "frames", d.frames.Load())
 				return
 			}
 			d.log.Warn("capture", "err", err)
