@@ -3,9 +3,10 @@
 world written by `palid synth`.
 
   train.py stage0  DATA OUT      SigLIP ViT + text tower, sigmoid loss on (scene, caption)
-  train.py stage1  DATA OUT      ViT frozen: projector + T5 v1.1 on the task mixture
-  train.py eval    DATA OUT      exact match per task on the held-out sets
-  train.py export  OUT CKPT      Hugging Face layout: config.json, model.safetensors, spiece.model
+  train.py stage1  DATA OUT      ViT frozen (features cached): projector + T5 v1.1 on the task mixture
+  train.py stage2  DATA OUT      everything, ViT included, on the task mixture at a lower rate
+  train.py eval    DATA OUT      exact match per task on the held-out sets (CKPT=file to pick one)
+  train.py export  DATA OUT DST  Hugging Face layout: config.json, model.safetensors, spiece.model
 
 DATA holds scenes/, clips/, eval-scenes/, eval-clips/ (palid synth output)
 and spiece.model; OUT receives checkpoints and logs. Seeds are fixed.
@@ -137,7 +138,23 @@ class TextTower(nn.Module):
         return self.head((x * m).sum(1) / m.sum(1))
 
 
+def siglip_retrieval(vit, img_head, txt, pix, ids, mask, caps):
+    """Image-to-text top-1 on a fixed held-out batch (a hit: the best caption
+    equals the image's own) and the spread of the image embeddings."""
+    vit.eval()
+    with torch.no_grad():
+        zi = F.normalize(img_head(vit(pix).mean(1)), dim=-1)
+        zt = F.normalize(txt(ids, mask), dim=-1)
+        best = (zi @ zt.T).argmax(1).tolist()
+    vit.train()
+    acc = sum(caps[b] == caps[i] for i, b in enumerate(best)) / len(best)
+    return acc, zi.std(0).mean().item()
+
+
 def stage0(data, out):
+    """SigLIP: the ViT and a small text tower under the sigmoid loss on
+    (scene, caption) pairs; t' = log 10, b = -10 at the start, as in the
+    SigLIP paper. Identical captions within a batch count as positives."""
     torch.manual_seed(0)
     random.seed(0)
     tok = Tokenizer(os.path.join(data, "spiece.model"))
@@ -145,40 +162,51 @@ def stage0(data, out):
     caps = {}
     for r in recs:
         if r["task"] == "caption":
-            caps[r["images"][0]] = r["answer"]
+            caps[r["images"][0]] = tuple(r["answer"])
     keys = sorted(caps)
+    eimgs, erecs = load_set(os.path.join(data, "eval-scenes"), tok)
+    ecaps = [tuple(r["answer"]) for r in erecs if r["task"] == "caption"][:256]
+    eidx = [r["images"][0] for r in erecs if r["task"] == "caption"][:256]
+    epix = to_pixels(eimgs[eidx])
+    eids, emask = pad(ecaps)
     vit = pali.VisionTower(VISION)
     img_head = nn.Linear(VISION["hidden_size"], 128)
     txt = TextTower(tok.size())
     t_b = nn.Parameter(torch.tensor([math.log(10.0), -10.0]))
-    params = list(vit.parameters()) + list(img_head.parameters()) + list(txt.parameters()) + [t_b]
-    opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=1e-4)
-    steps, bs = int(os.environ.get("STAGE0_STEPS", "100")), 32
+    params = list(vit.parameters()) + list(img_head.parameters()) + list(txt.parameters())
+    opt = torch.optim.AdamW([dict(params=params, weight_decay=1e-4), dict(params=[t_b], weight_decay=0.0)], lr=1e-3)
+    steps = int(os.environ.get("STAGE0_STEPS", "400"))
+    bs = int(os.environ.get("STAGE0_BATCH", "128"))
+    peak = float(os.environ.get("STAGE0_LR", "1e-3"))
     t0 = time.time()
+    acc, spread = siglip_retrieval(vit, img_head, txt, epix, eids, emask, ecaps)
+    log(out, f"stage0 init: held-out i2t@1 {acc:.3f} (of {len(ecaps)}) spread {spread:.3f}")
     for step in range(steps):
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, steps, 2e-3, 10)
+            g["lr"] = lr_at(step, steps, peak, 100)
         batch = random.sample(keys, bs)
         pix = to_pixels(imgs[batch])
         ids, mask = pad([caps[k] for k in batch])
         zi = F.normalize(img_head(vit(pix).mean(1)), dim=-1)
         zt = F.normalize(txt(ids, mask), dim=-1)
         logits = zi @ zt.T * t_b[0].exp() + t_b[1]
-        labels = 2 * torch.eye(bs) - 1
+        same = torch.tensor([[caps[a] == caps[b] for b in batch] for a in batch], dtype=torch.float32)
+        labels = 2 * same - 1
         loss = -F.logsigmoid(labels * logits).sum() / bs
         opt.zero_grad()
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        if step % 5 == 0 or step == steps - 1:
-            with torch.no_grad():
-                acc = (logits.argmax(1) == torch.arange(bs)).float().mean().item()
-            log(out, f"stage0 step {step} loss {loss.item():.4f} i2t@1 {acc:.3f} t {t_b[0].exp().item():.1f} "
-                     f"{time.time() - t0:.0f}s")
+        if step % 100 == 0 or step == steps - 1:
+            acc, spread = siglip_retrieval(vit, img_head, txt, epix, eids, emask, ecaps)
+            log(out, f"stage0 step {step} loss {loss.item():.4f} held-out i2t@1 {acc:.3f} spread {spread:.3f} "
+                     f"t {t_b[0].exp().item():.1f} b {t_b[1].item():.1f} {time.time() - t0:.0f}s")
     torch.save(vit.state_dict(), os.path.join(out, "vit.pt"))
 
 
 # ----------------------------------------------------------------------------
 # stage 1: projector + T5 on the task mixture, ViT frozen
+# stage 2: everything trained, ViT included (PaLI-3's later stages unfreeze it)
 
 
 @torch.no_grad()
@@ -190,13 +218,19 @@ def vit_features(vit, imgs, bs=256):
     return torch.cat(feats)
 
 
-def load_features(data, out, name, vit, tok, items=None):
-    """ViT features of the first items scenes (or clips) of a set, cached in OUT."""
+def load_subset(data, name, tok, items=None):
+    """The images and records of the first items scenes (or clips) of a set."""
     imgs, recs = load_set(os.path.join(data, name), tok)
     if items:
         per = len(recs[0]["images"])
         imgs = imgs[:items * per]
         recs = [r for r in recs if max(r["images"]) < items * per]
+    return imgs, recs
+
+
+def load_features(data, out, name, vit, tok, items=None):
+    """ViT features of the first items scenes (or clips) of a set, cached in OUT."""
+    imgs, recs = load_subset(data, name, tok, items)
     path = os.path.join(out, name + ".feat.pt")
     if os.path.exists(path):
         feats = torch.load(path)
@@ -214,7 +248,16 @@ def batch_inputs(feats, recs):
     return vis, ids, mask
 
 
-TASK_WEIGHT = {"caption": 2.0, "ocr": 4.0, "count": 1.0, "color": 1.0, "exists": 1.0, "where": 1.5}
+def pixel_inputs(vit, imgs, recs):
+    """As batch_inputs, but the ViT runs (with gradients) on the pixels."""
+    idx = [i for r in recs for i in r["images"]]
+    f = vit(to_pixels(imgs[idx]))
+    vis = f.reshape(len(recs), -1, f.shape[-1])
+    ids, mask = pad([r["prompt"] for r in recs])
+    return vis, ids, mask
+
+
+TASK_WEIGHT = {"caption": 2.0, "ocr": 3.0, "count": 1.5, "color": 1.0, "exists": 1.0, "where": 1.0}
 
 
 def new_model(tok):
@@ -224,13 +267,21 @@ def new_model(tok):
     return model
 
 
+def lm_loss(model, vis, ids, mask, batch):
+    tgt, tmask = pad([r["answer"] for r in batch])
+    dec_in = torch.cat([torch.zeros(len(batch), 1, dtype=torch.long), tgt[:, :-1]], 1)
+    labels = tgt.masked_fill(tmask == 0, -100)
+    enc, emask = model.encode(vis, ids, mask)
+    logits = model.decode_logits(enc, emask, dec_in)
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
+
+
 def stage1(data, out):
     random.seed(1)
     tok = Tokenizer(os.path.join(data, "spiece.model"))
     model = new_model(tok)
     if os.environ.get("VIT", "stage0") == "init":
-        # The seeded initial ViT (what stage 0 starts from), for when stage 0
-        # has not produced informative features (see docs/demo-model.md).
+        # The seeded initial ViT (what stage 0 starts from), for comparison.
         torch.manual_seed(0)
         model.vision_tower.load_state_dict(pali.VisionTower(VISION).state_dict())
         log(out, "stage1: ViT = seeded initialisation (VIT=init)")
@@ -239,47 +290,88 @@ def stage1(data, out):
     for p in model.vision_tower.parameters():
         p.requires_grad = False
     sfeat, srecs = load_features(data, out, "scenes", model.vision_tower, tok,
-                                 int(os.environ.get("SCENES", "6000")))
+                                 int(os.environ.get("SCENES", "30000")))
     cfeat, crecs = load_features(data, out, "clips", model.vision_tower, tok,
-                                 int(os.environ.get("CLIPS", "600")))
+                                 int(os.environ.get("CLIPS", "4000")))
     weights = [TASK_WEIGHT.get(r["task"], 1.0) for r in srecs]
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=2e-3, weight_decay=1e-4)
-    steps = int(os.environ.get("STAGE1_STEPS", "450"))
-    clip_every = int(os.environ.get("CLIP_EVERY", "5"))
-    sbs, cbs = 32, 4
-    budget = float(os.environ.get("STAGE1_SECONDS", "1e9"))
+    peak = float(os.environ.get("STAGE1_LR", "2e-3"))
+    opt = torch.optim.AdamW(params, lr=peak, weight_decay=1e-4)
+    steps = int(os.environ.get("STAGE1_STEPS", "800"))
+    clip_every = int(os.environ.get("CLIP_EVERY", "4"))
+    sbs, cbs = 64, 8
     t0 = time.time()
     ema = {}
     for step in range(steps):
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, steps, 2e-3, min(150, steps // 10))
+            g["lr"] = lr_at(step, steps, peak, 200)
         if step % clip_every == clip_every - 1:
             batch, kind = random.sample(crecs, cbs), "clip"
             vis, ids, mask = batch_inputs(cfeat, batch)
         else:
             batch, kind = random.choices(srecs, weights, k=sbs), "scene"
             vis, ids, mask = batch_inputs(sfeat, batch)
-        tgt, tmask = pad([r["answer"] for r in batch])
-        dec_in = torch.cat([torch.zeros(len(batch), 1, dtype=torch.long), tgt[:, :-1]], 1)
-        labels = tgt.masked_fill(tmask == 0, -100)
-        enc, emask = model.encode(vis, ids, mask)
-        logits = model.decode_logits(enc, emask, dec_in)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
+        loss = lm_loss(model, vis, ids, mask, batch)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        ema[kind] = loss.item() if kind not in ema else 0.98 * ema[kind] + 0.02 * loss.item()
+        ema[kind] = loss.item() if kind not in ema else 0.95 * ema[kind] + 0.05 * loss.item()
         if step % 100 == 0 or step == steps - 1:
             log(out, f"stage1 step {step} scene {ema.get('scene', 0):.4f} clip {ema.get('clip', 0):.4f} "
                      f"lr {opt.param_groups[0]['lr']:.2e} {time.time() - t0:.0f}s")
         if step % 1000 == 999:
-            torch.save(model.state_dict(), os.path.join(out, "pali.pt"))
-        if time.time() - t0 > budget:
-            log(out, f"stage1 time budget reached at step {step}")
-            break
-    torch.save(model.state_dict(), os.path.join(out, "pali.pt"))
+            torch.save(model.state_dict(), os.path.join(out, "pali1.pt"))
+    torch.save(model.state_dict(), os.path.join(out, "pali1.pt"))
+    shutil.copy(os.path.join(out, "pali1.pt"), os.path.join(out, "pali.pt"))
+
+
+def stage2(data, out):
+    """Everything trained together from stage 1's model, the ViT included,
+    at a lower learning rate (PaLI-3 unfreezes the image encoder after its
+    first multimodal stage)."""
+    random.seed(2)
+    torch.manual_seed(2)
+    tok = Tokenizer(os.path.join(data, "spiece.model"))
+    model = new_model(tok)
+    model.load_state_dict(torch.load(os.path.join(out, "pali1.pt")))
+    simgs, srecs = load_subset(data, "scenes", tok, int(os.environ.get("SCENES", "30000")))
+    cimgs, crecs = load_subset(data, "clips", tok, int(os.environ.get("CLIPS", "4000")))
+    weights = [TASK_WEIGHT.get(r["task"], 1.0) for r in srecs]
+    vit_params = list(model.vision_tower.parameters())
+    rest = [p for n, p in model.named_parameters() if not n.startswith("vision_tower.")]
+    peak = float(os.environ.get("STAGE2_LR", "5e-4"))
+    opt = torch.optim.AdamW([dict(params=vit_params, scale=0.5), dict(params=rest, scale=1.0)],
+                            lr=peak, weight_decay=1e-4)
+    steps = int(os.environ.get("STAGE2_STEPS", "600"))
+    clip_every = int(os.environ.get("CLIP_EVERY2", "5"))
+    sbs, cbs = 64, 4
+    t0 = time.time()
+    ema = {}
+    params = vit_params + rest
+    model.train()
+    for step in range(steps):
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, steps, peak, 100) * g["scale"]
+        if step % clip_every == clip_every - 1:
+            batch, kind = random.sample(crecs, cbs), "clip"
+            vis, ids, mask = pixel_inputs(model.vision_tower, cimgs, batch)
+        else:
+            batch, kind = random.choices(srecs, weights, k=sbs), "scene"
+            vis, ids, mask = pixel_inputs(model.vision_tower, simgs, batch)
+        loss = lm_loss(model, vis, ids, mask, batch)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        ema[kind] = loss.item() if kind not in ema else 0.95 * ema[kind] + 0.05 * loss.item()
+        if step % 100 == 0 or step == steps - 1:
+            log(out, f"stage2 step {step} scene {ema.get('scene', 0):.4f} clip {ema.get('clip', 0):.4f} "
+                     f"lr {opt.param_groups[1]['lr']:.2e} {time.time() - t0:.0f}s")
+        if step % 100 == 99:
+            torch.save(model.state_dict(), os.path.join(out, "pali2-partial.pt"))
+    torch.save(model.state_dict(), os.path.join(out, "pali2.pt"))
+    shutil.copy(os.path.join(out, "pali2.pt"), os.path.join(out, "pali.pt"))
 
 
 # ----------------------------------------------------------------------------
@@ -352,8 +444,11 @@ def main():
         stage0(sys.argv[2], sys.argv[3])
     elif cmd == "stage1":
         stage1(sys.argv[2], sys.argv[3])
+    elif cmd == "stage2":
+        stage2(sys.argv[2], sys.argv[3])
     elif cmd == "eval":
-        evaluate(sys.argv[2], sys.argv[3], limit=int(os.environ.get("EVAL_ITEMS", "0")) or None)
+        evaluate(sys.argv[2], sys.argv[3], ckpt=os.environ.get("CKPT") or None,
+                 limit=int(os.environ.get("EVAL_ITEMS", "0")) or None)
     elif cmd == "export":
         export(sys.argv[2], sys.argv[3], sys.argv[4])
     else:
