@@ -1,9 +1,12 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/jpeg"
 	"log/slog"
 	"os"
 	"runtime"
@@ -165,12 +168,29 @@ func TestFrameAndVideoQuestionsOverMQTT(t *testing.T) {
 	for d.ring.Len() < 16 {
 		time.Sleep(20 * time.Millisecond)
 	}
-	resp, err = mqtt.Query(ctx, b.URL(), "cam", mqtt.Request{Question: "which way is the red circle moving?", Mode: mqtt.ModeVideo, Frames: 16, Stride: 1})
+	snaps := subscribe(t, b.URL(), "palid/cam/snapshot")
+	resp, err = mqtt.Query(ctx, b.URL(), "cam", mqtt.Request{Question: "which way is the red circle moving?", Mode: mqtt.ModeVideo, Frames: 16, Stride: 1, Snapshot: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if resp.Status != mqtt.StatusOK || resp.Data.Frames != 16 || resp.Data.Mode != mqtt.ModeVideo {
 		t.Fatalf("video response %+v data %+v", resp, resp.Data)
+	}
+	// The snapshot of a window is a contact sheet of its 16 frames, 4 x 4.
+	select {
+	case m := <-snaps.ch:
+		img, err := jpeg.Decode(bytes.NewReader(m.Payload()))
+		if err != nil {
+			t.Fatalf("snapshot: %v", err)
+		}
+		f, _ := d.ring.Latest()
+		fw, fh := f.Image.Bounds().Dx(), f.Image.Bounds().Dy()
+		cw := min(320, fw)
+		if got, want := img.Bounds().Size(), image.Pt(4*cw, 4*(cw*fh/fw)); got != want {
+			t.Errorf("contact sheet %v, want %v (4 x 4 cells)", got, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no snapshot published")
 	}
 	if h := d.History(); len(h) != 2 || h[1].Prompt != "answer en which way is the red circle moving?" {
 		t.Errorf("history %+v", h)

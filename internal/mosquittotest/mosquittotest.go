@@ -28,6 +28,20 @@ type Broker struct {
 // when mosquitto is not installed, unless CI=true, where that is a failure.
 func Start(t testing.TB) *Broker {
 	t.Helper()
+	return start(t, "")
+}
+
+// StartTLS starts a broker whose listener speaks TLS with the server
+// certificate certFile/keyFile and requires clients to present a
+// certificate signed by the CA in caFile.
+func StartTLS(t testing.TB, caFile, certFile, keyFile string) *Broker {
+	t.Helper()
+	return start(t, fmt.Sprintf("cafile %s\ncertfile %s\nkeyfile %s\nrequire_certificate true\n", caFile, certFile, keyFile))
+}
+
+// start runs mosquitto with listenerOpts following the listener line.
+func start(t testing.TB, listenerOpts string) *Broker {
+	t.Helper()
 	bin, err := exec.LookPath("mosquitto")
 	if err != nil {
 		bin = "/usr/sbin/mosquitto"
@@ -39,7 +53,7 @@ func Start(t testing.TB) *Broker {
 		}
 	}
 	b := &Broker{t: t, bin: bin, Port: FreePort(t), Dir: t.TempDir()}
-	conf := fmt.Sprintf("user root\nlistener %d 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location %s/\nlog_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\nmax_queued_messages 10000\n", b.Port, b.Dir)
+	conf := fmt.Sprintf("user root\nlistener %d 127.0.0.1\n%sallow_anonymous true\npersistence true\npersistence_location %s/\nlog_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\nmax_queued_messages 10000\n", b.Port, listenerOpts, b.Dir)
 	if err := os.WriteFile(filepath.Join(b.Dir, "mosquitto.conf"), []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
