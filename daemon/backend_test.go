@@ -12,33 +12,17 @@ import (
 	"github.com/palid/palid/capture/synth"
 	"github.com/palid/palid/delegate"
 	"github.com/palid/palid/internal/mosquittotest"
+	"github.com/palid/palid/internal/tflitetest"
 	"github.com/palid/palid/mqtt"
 	"github.com/palid/palid/neon"
 	palirt "github.com/palid/palid/runtime"
 )
 
-// tfliteLibrary is the real TFLite C library (make test fetches it with
-// scripts/tflite.sh); the test skips without it, except under CI.
-func tfliteLibrary(t *testing.T) string {
-	p := os.Getenv("PALID_TFLITE_LIB")
-	if p == "" {
-		p = "../.cache/tflite/node-tflite/package/tflite/linux_x86_64/libtensorflowlite_c.so"
-	}
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("TFLite C library %s absent under CI", p)
-		}
-		t.Skipf("TFLite C library %s absent (scripts/tflite.sh)", p)
-	}
-	abs, _ := filepath.Abs(p)
-	return abs
-}
-
 // TestAutoBackendUsesTFLite runs the daemon with backend auto: the vision
 // tower exported to vision.tflite passes the self-check and runs in the
 // real TFLite library, and the daemon answers through it.
 func TestAutoBackendUsesTFLite(t *testing.T) {
-	lib := tfliteLibrary(t)
+	lib := tflitetest.Library(t)
 	dir := t.TempDir()
 	if err := palirt.WriteRandomModel(dir, "tiny", neon.F32, 9); err != nil {
 		t.Fatal(err)

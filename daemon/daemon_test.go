@@ -29,7 +29,7 @@ var (
 
 // tinyModel is a small random-weight model: the answers are not sensible,
 // but every part of the pipeline runs for real.
-func tinyModel(t *testing.T) *palirt.Model {
+func tinyModel(t testing.TB) *palirt.Model {
 	t.Helper()
 	tinyOnce.Do(func() {
 		tinyDir, tinyErr = os.MkdirTemp("", "palid-daemon-model")

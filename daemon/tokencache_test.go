@@ -70,7 +70,7 @@ func BenchmarkVideoQuestion(b *testing.B) {
 		m = mm
 		defer m.Close()
 	} else {
-		m = tinyModel(&testing.T{})
+		m = tinyModel(b)
 	}
 	d := &Daemon{model: m, vision: delegate.NewCPU(m), cfg: DefaultConfig()}
 	src, err := capture.OpenWith("synthetic:5", capture.Options{Unpaced: true, FPS: 10})

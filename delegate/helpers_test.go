@@ -5,30 +5,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/palid/palid/internal/tflitetest"
 )
 
-// tfliteLib returns the TFLite C library the tests run: $PALID_TFLITE_LIB,
-// else the copy scripts/tflite.sh caches in the repository. Without one the
-// test skips, except under CI (CI=true), where it fails: `make test` fetches
-// the library first.
-func tfliteLib(t testing.TB) string {
-	t.Helper()
-	p := os.Getenv("PALID_TFLITE_LIB")
-	if p == "" {
-		p = filepath.Join("..", ".cache", "tflite", "node-tflite", "package", "tflite", "linux_x86_64", "libtensorflowlite_c.so")
-	}
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("TFLite C library %s absent under CI: run scripts/tflite.sh and set PALID_TFLITE_LIB", p)
-		}
-		t.Skipf("TFLite C library %s absent (run scripts/tflite.sh and set PALID_TFLITE_LIB)", p)
-	}
-	abs, err := filepath.Abs(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return abs
-}
+// tfliteLib returns the TFLite C library the tests run (tflitetest.Library).
+func tfliteLib(t testing.TB) string { return tflitetest.Library(t) }
 
 // tfliteCache is the directory scripts/tflite.sh filled, found from the
 // library's path (<cache>/node-tflite/package/tflite/linux_x86_64/lib).

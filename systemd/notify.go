@@ -8,7 +8,6 @@ package systemd
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -141,11 +140,4 @@ func oneLine(s string) string {
 		s = s[:200]
 	}
 	return s
-}
-
-// String describes the notifier for logs.
-func (n *Notifier) String() string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return fmt.Sprintf("systemd notifier (status %q)", n.status)
 }

@@ -156,7 +156,7 @@ func loadServeConfig(f serveFlags) (daemon.Config, error) {
 		return cfg, err
 	}
 	if _, err := os.Stat(cfg.Model); err != nil {
-		return cfg, fmt.Errorf("key model: %w", errors.Unwrap(err))
+		return cfg, fmt.Errorf("key model: %s: %w", cfg.Model, errors.Unwrap(err))
 	}
 	return cfg, nil
 }
