@@ -24,8 +24,12 @@ func dotF32AVX2(a, b *float32, n int) float32
 //go:noescape
 func axpyAVX2(y *float32, a float32, x *float32, n int)
 
+//go:noescape
+func gemmF32T4x16AVX2(c *float32, ldc int, a *float32, lda int, b *float32, ldb int, k, add int)
+
 var avx2Kernels = &kernelSet{
-	path: "avx2",
+	path:    "avx2",
+	gemmF32: gemmF32Tiles(gemmF32T4x16AVX2, axpyAVX2Slice),
 	dotQ8: func(w, x []byte) float32 {
 		nb := len(x) / q8Bytes
 		if nb == 0 {
@@ -71,6 +75,7 @@ var avx2Kernels = &kernelSet{
 	gelu:      geluAsm,
 	silu:      siluAsm,
 	softmax:   softmaxAsm,
+	expSum:    expSumAsm,
 	layerNorm: avx2Norms.layerNorm,
 	rmsNorm:   avx2Norms.rmsNorm,
 	dotF32: func(a, b []float32) float32 {
@@ -80,14 +85,16 @@ var avx2Kernels = &kernelSet{
 		_ = b[len(a)-1]
 		return dotF32AVX2(&a[0], &b[0], len(a))
 	},
-	axpy: func(y []float32, a float32, x []float32) {
-		if len(y) == 0 {
-			return
-		}
-		_ = x[len(y)-1]
-		axpyAVX2(&y[0], a, &x[0], len(y))
-	},
-	names: []string{"tileQ8AVX2", "tileQ4AVX2", "quantizeActAVX2", "f16ToF32AVX2", "dotF16AVX2", "geluAVX2", "siluAVX2", "softmaxExpAVX2", "layerNormAVX2", "rmsNormAVX2", "dotQ8AVX2", "dotQ8x2AVX2", "dotQ4Q8AVX2", "dotQ4Q8x2AVX2", "quantizeQ8Generic", "dotF32AVX2", "axpyAVX2"},
+	axpy:  axpyAVX2Slice,
+	names: []string{"tileQ8AVX2", "tileQ4AVX2", "quantizeActAVX2", "f16ToF32AVX2", "dotF16AVX2", "geluAVX2", "siluAVX2", "softmaxExpAVX2", "layerNormAVX2", "rmsNormAVX2", "dotQ8AVX2", "dotQ8x2AVX2", "dotQ4Q8AVX2", "dotQ4Q8x2AVX2", "quantizeQ8Generic", "dotF32AVX2", "axpyAVX2", "gemmF32AVX2"},
+}
+
+func axpyAVX2Slice(y []float32, a float32, x []float32) {
+	if len(y) == 0 {
+		return
+	}
+	_ = x[len(y)-1]
+	axpyAVX2(&y[0], a, &x[0], len(y))
 }
 
 // hasAVX2 reports whether the AVX2 path can run (AVX2, FMA and F16C).
@@ -196,15 +203,15 @@ func siluAsm(x []float32) {
 	siluGeneric(x[n:])
 }
 
-func softmaxAsm(x []float32) {
-	softmaxWith(x, func(x []float32, m float32) float32 {
-		n := len(x) &^ 7
-		var sum float32
-		if n > 0 {
-			sum = softmaxExpAVX2(&x[0], n, m)
-		}
-		return sum + softmaxExpGeneric(x[n:], m)
-	})
+func softmaxAsm(x []float32) { softmaxWith(x, expSumAsm) }
+
+func expSumAsm(x []float32, m float32) float32 {
+	n := len(x) &^ 7
+	var sum float32
+	if n > 0 {
+		sum = softmaxExpAVX2(&x[0], n, m)
+	}
+	return sum + softmaxExpGeneric(x[n:], m)
 }
 
 //go:noescape

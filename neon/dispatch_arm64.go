@@ -40,6 +40,13 @@ func dotF32NEON(a, b *float32, n int) float32
 //go:noescape
 func axpyNEON(y *float32, a float32, x *float32, n int)
 
+//go:generate go run ./internal/asmgen gemmf32_arm64.s.in gemmf32_arm64.s
+
+//go:noescape
+func gemmF32T4x16NEON(c *float32, ldc int, a *float32, lda int, b *float32, ldb int, k, add int)
+
+var gemmF32Asm = gemmF32Tiles(gemmF32T4x16NEON, axpyAsm)
+
 // dot1 wraps a one-row assembly kernel with the bounds checks.
 func dot1(k func(w, x *byte, nb int) float32, wBytes int) func(w, x []byte) float32 {
 	return func(w, x []byte) float32 {
@@ -104,11 +111,13 @@ var asimdKernels = &kernelSet{
 	gelu:      geluAsm,
 	silu:      siluAsm,
 	softmax:   softmaxAsm,
+	expSum:    expSumAsm,
 	layerNorm: neonNorms.layerNorm,
 	rmsNorm:   neonNorms.rmsNorm,
 	dotF32:    dotF32Asm,
 	axpy:      axpyAsm,
-	names:     []string{"tileQ8ASIMD", "tileQ4ASIMD", "quantizeActNEON", "dotQ8ASIMD", "dotQ4Q8ASIMD", "quantizeQ8Generic", "f16ToF32NEON", "dotF16NEON", "geluNEON", "siluNEON", "softmaxExpNEON", "layerNormNEON", "rmsNormNEON", "dotF32NEON", "axpyNEON"},
+	gemmF32:   gemmF32Asm,
+	names:     []string{"tileQ8ASIMD", "tileQ4ASIMD", "quantizeActNEON", "dotQ8ASIMD", "dotQ4Q8ASIMD", "quantizeQ8Generic", "f16ToF32NEON", "dotF16NEON", "geluNEON", "siluNEON", "softmaxExpNEON", "layerNormNEON", "rmsNormNEON", "dotF32NEON", "axpyNEON", "gemmF32NEON"},
 }
 
 var sdotKernels = &kernelSet{
@@ -123,6 +132,7 @@ var sdotKernels = &kernelSet{
 	gelu:      geluAsm,
 	silu:      siluAsm,
 	softmax:   softmaxAsm,
+	expSum:    expSumAsm,
 	layerNorm: neonNorms.layerNorm,
 	rmsNorm:   neonNorms.rmsNorm,
 	tileQ8:    tileQ8SDOT,
@@ -130,7 +140,8 @@ var sdotKernels = &kernelSet{
 	quantAct:  quantizeActAsm,
 	dotF32:    dotF32Asm,
 	axpy:      axpyAsm,
-	names:     []string{"tileQ8SDOT", "tileQ4SDOT", "quantizeActNEON", "dotQ8SDOT", "dotQ8x2SDOT", "dotQ4Q8SDOT", "dotQ4Q8x2SDOT", "quantizeQ8Generic", "f16ToF32NEON", "dotF16NEON", "geluNEON", "siluNEON", "softmaxExpNEON", "layerNormNEON", "rmsNormNEON", "dotF32NEON", "axpyNEON"},
+	gemmF32:   gemmF32Asm,
+	names:     []string{"tileQ8SDOT", "tileQ4SDOT", "quantizeActNEON", "dotQ8SDOT", "dotQ8x2SDOT", "dotQ4Q8SDOT", "dotQ4Q8x2SDOT", "quantizeQ8Generic", "f16ToF32NEON", "dotF16NEON", "geluNEON", "siluNEON", "softmaxExpNEON", "layerNormNEON", "rmsNormNEON", "dotF32NEON", "axpyNEON", "gemmF32NEON"},
 }
 
 var smmlaKernels = &kernelSet{
@@ -145,6 +156,7 @@ var smmlaKernels = &kernelSet{
 	gelu:      geluAsm,
 	silu:      siluAsm,
 	softmax:   softmaxAsm,
+	expSum:    expSumAsm,
 	layerNorm: neonNorms.layerNorm,
 	rmsNorm:   neonNorms.rmsNorm,
 	tileQ8:    tileQ8SMMLA,
@@ -152,7 +164,8 @@ var smmlaKernels = &kernelSet{
 	quantAct:  quantizeActAsm,
 	dotF32:    dotF32Asm,
 	axpy:      axpyAsm,
-	names:     []string{"tileQ8SMMLA", "tileQ4SDOT", "quantizeActNEON", "dotQ8SDOT", "dotQ8x2SMMLA", "dotQ4Q8SDOT", "dotQ4Q8x2SMMLA", "quantizeQ8Generic", "f16ToF32NEON", "dotF16NEON", "geluNEON", "siluNEON", "softmaxExpNEON", "layerNormNEON", "rmsNormNEON", "dotF32NEON", "axpyNEON"},
+	gemmF32:   gemmF32Asm,
+	names:     []string{"tileQ8SMMLA", "tileQ4SDOT", "quantizeActNEON", "dotQ8SDOT", "dotQ8x2SMMLA", "dotQ4Q8SDOT", "dotQ4Q8x2SMMLA", "quantizeQ8Generic", "f16ToF32NEON", "dotF16NEON", "geluNEON", "siluNEON", "softmaxExpNEON", "layerNormNEON", "rmsNormNEON", "dotF32NEON", "axpyNEON", "gemmF32NEON"},
 }
 
 // allPaths names every path of this architecture, runnable or not.
@@ -248,15 +261,15 @@ func siluAsm(x []float32) {
 	siluGeneric(x[n:])
 }
 
-func softmaxAsm(x []float32) {
-	softmaxWith(x, func(x []float32, m float32) float32 {
-		n := len(x) &^ 3
-		var sum float32
-		if n > 0 {
-			sum = softmaxExpNEON(&x[0], n, m)
-		}
-		return sum + softmaxExpGeneric(x[n:], m)
-	})
+func softmaxAsm(x []float32) { softmaxWith(x, expSumAsm) }
+
+func expSumAsm(x []float32, m float32) float32 {
+	n := len(x) &^ 3
+	var sum float32
+	if n > 0 {
+		sum = softmaxExpNEON(&x[0], n, m)
+	}
+	return sum + softmaxExpGeneric(x[n:], m)
 }
 
 //go:generate go run ./internal/asmgen gemm_asimd_arm64.s.in gemm_asimd_arm64.s

@@ -20,6 +20,12 @@ func SiLU(x []float32) { kern.silu(x) }
 // that is entirely -Inf (fully masked) becomes all zeros.
 func Softmax(x []float32) { kern.softmax(x) }
 
+// ExpSum sets x[i] = exp(x[i] - m) in place and returns their sum: the
+// exponentiation pass of Softmax, for callers that keep a running maximum
+// (attention's online softmax). Entries of -Inf become 0; m should be at
+// least max(x) so that nothing overflows.
+func ExpSum(x []float32, m float32) float32 { return kern.expSum(x, m) }
+
 // Dot returns the dot product of a and b (len(b) >= len(a)).
 func Dot(a, b []float32) float32 { return kern.dotF32(a, b) }
 

@@ -115,3 +115,31 @@ func TestNormPaths(t *testing.T) {
 		}
 	})
 }
+
+// TestExpSumPaths compares each path's ExpSum (exp(x - m) in place and the
+// sum) with the twin, -Inf entries included, at every tail length.
+func TestExpSumPaths(t *testing.T) {
+	forEachPath(t, func(t *testing.T, k *kernelSet) {
+		r := rand.New(rand.NewPCG(63, 64))
+		for _, n := range []int{0, 1, 3, 4, 7, 8, 9, 31, 1024} {
+			x := randVec(r, n, 10)
+			if n > 2 {
+				x[1] = float32(math.Inf(-1))
+			}
+			m := float32(math.Inf(-1))
+			for _, v := range x {
+				m = max(m, v)
+			}
+			got, want := append([]float32(nil), x...), append([]float32(nil), x...)
+			gs, ws := k.expSum(got, m), softmaxExpGeneric(want, m)
+			if d := math.Abs(float64(gs - ws)); d > 2e-6*math.Abs(float64(ws))+1e-30 {
+				t.Fatalf("%s n=%d: sum %g, twin %g", k.path, n, gs, ws)
+			}
+			for i := range got {
+				if d := math.Abs(float64(got[i] - want[i])); d > 2e-6*float64(want[i])+1e-37 {
+					t.Fatalf("%s n=%d: x[%d] = %g, twin %g", k.path, n, i, got[i], want[i])
+				}
+			}
+		}
+	})
+}

@@ -12,6 +12,7 @@ type kernelSet struct {
 	quantQ8   func(dst []byte, src []float32)
 	dotF32    func(a, b []float32) float32
 	axpy      func(y []float32, a float32, x []float32)
+	gemmF32   gemmF32Func
 
 	// Packed-weight kernels (pack.go); nil tileQ8 means the path keeps
 	// the row-pair kernels above on the unpacked data.
@@ -23,6 +24,7 @@ type kernelSet struct {
 	dotF16   func(w []byte, x []float32) float32 // F16 row . float32 vector
 
 	gelu, silu, softmax func(x []float32) // in place
+	expSum              func(x []float32, m float32) float32
 	layerNorm           func(dst, x, w, b []float32, eps float32)
 	rmsNorm             func(dst, x, w []float32, eps float32)
 
@@ -39,6 +41,7 @@ var genericKernels = &kernelSet{
 	quantQ8:   quantizeQ8Generic,
 	dotF32:    dotF32Generic,
 	axpy:      axpyGeneric,
+	gemmF32:   gemmF32Generic,
 	tileQ8:    tileQ8Generic,
 	tileQ4:    tileQ4Generic,
 	quantAct:  quantizeActGeneric,
@@ -47,10 +50,11 @@ var genericKernels = &kernelSet{
 	gelu:      geluTanhGeneric,
 	silu:      siluGeneric,
 	softmax:   softmaxGeneric,
+	expSum:    softmaxExpGeneric,
 	layerNorm: layerNormGeneric,
 	rmsNorm:   rmsNormGeneric,
 	names: []string{"dotQ8Generic", "dotQ4Q8Generic", "tileQ8Generic", "tileQ4Generic",
-		"quantizeQ8Generic", "dotF32Generic", "axpyGeneric"},
+		"quantizeQ8Generic", "dotF32Generic", "axpyGeneric", "gemmF32Generic"},
 }
 
 // kern is the dispatched path, chosen once at init (tests switch it).

@@ -10,11 +10,11 @@ import (
 // Attention is blocked and streams over keys with an online softmax (the
 // flash-attention recurrence). A work item is one head of a block of up to
 // attnQBlock queries; it walks the keys in tiles of attnKBlock. attend
-// first transposes each job's keys and values (a copy as large as they
-// are: linear in tokens), so that within a tile a score row is dh axpys of
-// tile-long key rows and the probabilities times values are dh dot
-// products of tile length: neon's vector loops then run over whole tiles
-// instead of one dh-long product per query-key pair. Each score row
+// first copies each job's keys transposed and its values gathered per head
+// (copies as large as they are: linear in tokens), so that within a tile
+// the scores are one matrix product (queries x transposed keys) and the
+// probabilities times values another (probabilities x the head's value
+// rows), both on neon.GemmF32's register-tiled kernels. Each score row
 // updates its query's running maximum and sum of exponentials and
 // rescales its running output. A worker's scratch is fixed in size
 // (attnScratch), and no query x key score matrix is ever held.
@@ -22,7 +22,7 @@ import (
 // Jobs of fewer than attnPackMin queries (decoder self-attention) read the
 // strided key and value rows directly, one dot product per score and one
 // axpy per value, unless they come with transposed keys and values (the
-// decoder's cross-attention, transposed once per request).
+// decoder's cross-attention, laid out once per request).
 
 const (
 	attnQBlock  = 32   // queries per work item
@@ -56,11 +56,12 @@ type attnJob struct {
 	bias         []float32
 	nrel, relOff int
 
-	// kt and vt are k and v transposed (heads*dh rows of nk, head h at
-	// rows h*dh..h*dh+dh). A job that comes with them (k and v may then be
+	// kt is k transposed (heads*dh rows of nk, head h at rows
+	// h*dh..h*dh+dh) and vh is v gathered by head (head h's nk x dh value
+	// rows at h*nk*dh). A job that comes with them (k and v may then be
 	// nil) runs tiled whatever its number of queries; attend fills them
 	// for jobs of attnPackMin queries or more; other jobs run direct.
-	kt, vt []float32
+	kt, vh []float32
 }
 
 // attnWork keeps attend's transposed keys and values and its workers'
@@ -119,11 +120,11 @@ func attend(pool *neon.Pool, sh attnShape, jobs []attnJob, w *attnWork) {
 				continue
 			}
 			n := j.nk * sh.heads * sh.dh
-			j.kt, j.vt, buf = buf[:n], buf[n:2*n], buf[2*n:]
+			j.kt, j.vh, buf = buf[:n], buf[n:2*n], buf[2*n:]
 			transposeHeads(pool, j.kt, j.k, j.kvStride, j.nk, sh.heads, sh.dh)
-			transposeHeads(pool, j.vt, j.v, j.kvStride, j.nk, sh.heads, sh.dh)
+			gatherHeads(pool, j.vh, j.v, j.kvStride, j.nk, sh.heads, sh.dh)
 			// Jobs are reused by the next layer: forget the buffers.
-			defer func() { j.kt, j.vt = nil, nil }()
+			defer func() { j.kt, j.vh = nil, nil }()
 		}
 	}
 	pool.RunBalanced(starts[len(jobs)], func(lo, hi int) {
@@ -176,6 +177,19 @@ func transposeHead(dst, src []float32, stride, n, c0, dh int) {
 	}
 }
 
+// gatherHeads copies the n rows of src (row stride stride, heads x dh
+// columns used) head by head into dst: head h's n x dh block at h*n*dh.
+func gatherHeads(pool *neon.Pool, dst, src []float32, stride, n, heads, dh int) {
+	pool.Run(heads, func(lo, hi int) {
+		for h := lo; h < hi; h++ {
+			d := dst[h*n*dh : (h+1)*n*dh]
+			for r := 0; r < n; r++ {
+				copy(d[r*dh:(r+1)*dh], src[r*stride+h*dh:])
+			}
+		}
+	})
+}
+
 // attnScratch is one worker's working set; its size depends on the head
 // size, the query block and the key tile only.
 type attnScratch struct {
@@ -200,7 +214,7 @@ func newAttnScratch(dh, nq, nk int) *attnScratch {
 }
 
 // attendTiled computes head h of queries i0..i1-1 of job j from the
-// transposed keys and values (j.kt, j.vt).
+// transposed keys and per-head values (j.kt, j.vh).
 func attendTiled(sc *attnScratch, sh attnShape, j *attnJob, h, i0, i1 int) {
 	dh := sh.dh
 	nq := i1 - i0
@@ -229,17 +243,10 @@ func attendTiled(sc *attnScratch, sh attnShape, j *attnJob, h, i0, i1 int) {
 	}
 	for j0 := 0; j0 < kEnd; j0 += attnKBlock {
 		nk := min(attnKBlock, kEnd-j0)
-		// Scores: a score row is dh axpys of the transposed key rows,
-		// vectors of a tile's length that stay in L1.
-		kt := j.kt[ho*j.nk:]
+		// Scores: the block's queries (nq x dh) times the tile's
+		// transposed keys (dh rows of the tile's nk keys).
 		s := sc.s[:nq*nk]
-		clear(s)
-		for i := 0; i < nq; i++ {
-			row := s[i*nk : (i+1)*nk]
-			for e, x := range q[i*dh : (i+1)*dh] {
-				neon.Axpy(row, x, kt[e*j.nk+j0:e*j.nk+j0+nk])
-			}
-		}
+		neon.GemmF32(s, nk, q, dh, j.kt[ho*j.nk+j0:], j.nk, nq, nk, dh, false)
 
 		// Softmax bookkeeping, row by row; s becomes the probabilities.
 		for i := 0; i < nq; i++ {
@@ -271,26 +278,13 @@ func attendTiled(sc *attnScratch, sh attnShape, j *attnJob, h, i0, i1 int) {
 				sc.l[i] *= c
 			}
 			sc.m[i] = mx
-			l := sc.l[i]
-			for c := 0; c < valid; c++ {
-				p := expNeg(row[c] - mx)
-				row[c] = p
-				l += p
-			}
+			sc.l[i] += neon.ExpSum(row[:valid], mx)
 			clear(row[valid:])
-			sc.l[i] = l
 		}
 
-		// Probabilities times values: transpose the value tile so that
-		// the product is again rows of a matrix against token rows.
-		vt := j.vt[ho*j.nk:]
-		for i := 0; i < nq; i++ {
-			p := s[i*nk : (i+1)*nk]
-			ai := acc[i*dh : (i+1)*dh]
-			for e := range ai {
-				ai[e] += neon.Dot(p, vt[e*j.nk+j0:e*j.nk+j0+nk])
-			}
-		}
+		// Probabilities (nq x nk) times the tile's value rows (nk x dh),
+		// added to the running outputs.
+		neon.GemmF32(acc, dh, s, nk, j.vh[h*j.nk*dh+j0*dh:], dh, nq, dh, nk, true)
 	}
 	finishRows(sc, j, ho, dh, i0, nq)
 }

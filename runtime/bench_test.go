@@ -250,9 +250,9 @@ func benchCross(b *testing.B, transposed bool) {
 	job := attnJob{q: q, qStride: inner, nq: 1, k: k, v: v, kvStride: inner, nk: n,
 		out: make([]float32, inner), outStride: inner}
 	if transposed {
-		job.kt, job.vt = make([]float32, n*inner), make([]float32, n*inner)
+		job.kt, job.vh = make([]float32, n*inner), make([]float32, n*inner)
 		transposeHeads(pool, job.kt, k, inner, n, heads, dh)
-		transposeHeads(pool, job.vt, v, inner, n, heads, dh)
+		gatherHeads(pool, job.vh, v, inner, n, heads, dh)
 	}
 	sh := attnShape{heads: heads, dh: dh, scale: 1}
 	b.ResetTimer()

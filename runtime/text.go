@@ -336,9 +336,10 @@ func (m *Model) encode(ctx context.Context, x []float32, n int) ([]float32, erro
 type decoder struct {
 	m    *Model
 	nEnc int
-	// crossKT and crossVT are per layer the encoder's cross-attention keys
-	// and values, transposed (inner x nEnc) for the tiled attention.
-	crossKT, crossVT [][]float32
+	// crossKT and crossVH are per layer the encoder's cross-attention keys,
+	// transposed (inner x nEnc), and values, gathered by head (heads x nEnc
+	// x dh), for the tiled attention.
+	crossKT, crossVH [][]float32
 	maxLen           int
 	pos              int         // tokens already in the caches
 	caches           [][]float32 // per beam: [layer][k|v][maxLen x inner]
@@ -366,13 +367,13 @@ func (m *Model) newDecoder(ctx context.Context, enc []float32, nEnc, maxLen int)
 			return nil, err
 		}
 		kt := make([]float32, nEnc*t.inner)
-		vt := make([]float32, nEnc*t.inner)
+		vh := make([]float32, nEnc*t.inner)
 		m.pool.MatMul(tmp, t.dec[i].ck, enc, nEnc)
 		transposeHeads(m.pool, kt, tmp, t.inner, nEnc, t.heads, t.dh)
 		m.pool.MatMul(tmp, t.dec[i].cv, enc, nEnc)
-		transposeHeads(m.pool, vt, tmp, t.inner, nEnc, t.heads, t.dh)
+		gatherHeads(m.pool, vh, tmp, t.inner, nEnc, t.heads, t.dh)
 		s.crossKT = append(s.crossKT, kt)
-		s.crossVT = append(s.crossVT, vt)
+		s.crossVH = append(s.crossVH, vh)
 	}
 	s.bias = t.relBiasTable(t.decRel, false, -(maxLen - 1), 0)
 	s.caches = [][]float32{s.newCache()}
@@ -511,7 +512,7 @@ func (s *decoder) step(ctx context.Context, parents, tokens []int) ([]float32, e
 		m.pool.MatMul(q, b.cq, norm, nb)
 		attend(m.pool, sh, []attnJob{{
 			q: q, qStride: inner, nq: nb,
-			kt: s.crossKT[i], vt: s.crossVT[i], nk: s.nEnc,
+			kt: s.crossKT[i], vh: s.crossVH[i], nk: s.nEnc,
 			out: a, outStride: inner,
 		}}, &s.work)
 		m.pool.MatMul(o, b.co, a, nb)

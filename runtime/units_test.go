@@ -93,9 +93,9 @@ func attendTransposed(p *neon.Pool, sh attnShape, jobs []attnJob) {
 	for i := range jobs {
 		j := &jobs[i]
 		inner := sh.heads * sh.dh
-		j.kt, j.vt = make([]float32, j.nk*inner), make([]float32, j.nk*inner)
+		j.kt, j.vh = make([]float32, j.nk*inner), make([]float32, j.nk*inner)
 		transposeHeads(p, j.kt, j.k, j.kvStride, j.nk, sh.heads, sh.dh)
-		transposeHeads(p, j.vt, j.v, j.kvStride, j.nk, sh.heads, sh.dh)
+		gatherHeads(p, j.vh, j.v, j.kvStride, j.nk, sh.heads, sh.dh)
 		j.k, j.v = nil, nil
 	}
 	attend(p, sh, jobs, nil)

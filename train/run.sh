@@ -46,10 +46,12 @@ fi
 
 cd "$ROOT/train"
 # Stage 0 (SigLIP ViT), stage 1 (ViT frozen, its features cached: projector +
-# T5), stage 2 (everything, ViT included, at a lower learning rate).
+# T5), stage 2 (everything, ViT included, at a lower learning rate), stage 3
+# (the long joint run, more clip questions).
 [ -f "$OUT/vit.pt" ] || $PY train.py stage0 "$DATA" "$OUT"
 [ -f "$OUT/pali1.pt" ] || $PY train.py stage1 "$DATA" "$OUT"
 [ -f "$OUT/pali2.pt" ] || $PY train.py stage2 "$DATA" "$OUT"
+[ -f "$OUT/pali3.pt" ] || $PY train.py stage3 "$DATA" "$OUT"
 EVAL_ITEMS=${EVAL_ITEMS:-100} $PY train.py eval "$DATA" "$OUT"
 $PY train.py export "$DATA" "$OUT" "$OUT/hf"
 cd "$ROOT"

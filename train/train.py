@@ -5,6 +5,7 @@ world written by `palid synth`.
   train.py stage0  DATA OUT      SigLIP ViT + text tower, sigmoid loss on (scene, caption)
   train.py stage1  DATA OUT      ViT frozen (features cached): projector + T5 v1.1 on the task mixture
   train.py stage2  DATA OUT      everything, ViT included, on the task mixture at a lower rate
+  train.py stage3  DATA OUT      the long joint run from stage 2, more clip questions
   train.py eval    DATA OUT      exact match per task on the held-out sets (CKPT=file to pick one)
   train.py export  DATA OUT DST  Hugging Face layout: config.json, model.safetensors, spiece.model
 
@@ -326,33 +327,39 @@ def stage1(data, out):
     shutil.copy(os.path.join(out, "pali1.pt"), os.path.join(out, "pali.pt"))
 
 
-def stage2(data, out):
-    """Everything trained together from stage 1's model, the ViT included,
-    at a lower learning rate (PaLI-3 unfreezes the image encoder after its
-    first multimodal stage)."""
-    random.seed(2)
-    torch.manual_seed(2)
+def stage2(data, out, stage=2):
+    """Everything trained together, the ViT included (PaLI-3 unfreezes the
+    image encoder after its first multimodal stage). Stage 2 starts from
+    stage 1's model at a lower learning rate; stage 3 is the long run, from
+    stage 2's model, with more clip questions."""
+    random.seed(stage)
+    torch.manual_seed(stage)
     tok = Tokenizer(os.path.join(data, "spiece.model"))
     model = new_model(tok)
-    model.load_state_dict(torch.load(os.path.join(out, "pali1.pt")))
+    model.load_state_dict(torch.load(os.path.join(out, f"pali{stage - 1}.pt")))
+    E = f"STAGE{stage}_"
+    defaults = {2: dict(LR="5e-4", STEPS="600", CLIP_EVERY="5", CLIP_BATCH="4", WARMUP="100"),
+                3: dict(LR="1e-3", STEPS="3000", CLIP_EVERY="3", CLIP_BATCH="6", WARMUP="200")}[stage]
+    env = lambda k: os.environ.get(E + k, defaults[k])
     simgs, srecs = load_subset(data, "scenes", tok, int(os.environ.get("SCENES", "30000")))
     cimgs, crecs = load_subset(data, "clips", tok, int(os.environ.get("CLIPS", "4000")))
     weights = [TASK_WEIGHT.get(r["task"], 1.0) for r in srecs]
     vit_params = list(model.vision_tower.parameters())
     rest = [p for n, p in model.named_parameters() if not n.startswith("vision_tower.")]
-    peak = float(os.environ.get("STAGE2_LR", "5e-4"))
+    peak = float(env("LR"))
     opt = torch.optim.AdamW([dict(params=vit_params, scale=0.5), dict(params=rest, scale=1.0)],
                             lr=peak, weight_decay=1e-4)
-    steps = int(os.environ.get("STAGE2_STEPS", "600"))
-    clip_every = int(os.environ.get("CLIP_EVERY2", "5"))
-    sbs, cbs = 64, 4
+    steps = int(env("STEPS"))
+    clip_every = int(env("CLIP_EVERY"))
+    warm = int(env("WARMUP"))
+    sbs, cbs = 64, int(env("CLIP_BATCH"))
     t0 = time.time()
     ema = {}
     params = vit_params + rest
     model.train()
     for step in range(steps):
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, steps, peak, 100) * g["scale"]
+            g["lr"] = lr_at(step, steps, peak, warm) * g["scale"]
         if step % clip_every == clip_every - 1:
             batch, kind = random.sample(crecs, cbs), "clip"
             vis, ids, mask = pixel_inputs(model.vision_tower, cimgs, batch)
@@ -366,12 +373,12 @@ def stage2(data, out):
         opt.step()
         ema[kind] = loss.item() if kind not in ema else 0.95 * ema[kind] + 0.05 * loss.item()
         if step % 100 == 0 or step == steps - 1:
-            log(out, f"stage2 step {step} scene {ema.get('scene', 0):.4f} clip {ema.get('clip', 0):.4f} "
+            log(out, f"stage{stage} step {step} scene {ema.get('scene', 0):.4f} clip {ema.get('clip', 0):.4f} "
                      f"lr {opt.param_groups[1]['lr']:.2e} {time.time() - t0:.0f}s")
         if step % 100 == 99:
-            torch.save(model.state_dict(), os.path.join(out, "pali2-partial.pt"))
-    torch.save(model.state_dict(), os.path.join(out, "pali2.pt"))
-    shutil.copy(os.path.join(out, "pali2.pt"), os.path.join(out, "pali.pt"))
+            torch.save(model.state_dict(), os.path.join(out, f"pali{stage}-partial.pt"))
+    torch.save(model.state_dict(), os.path.join(out, f"pali{stage}.pt"))
+    shutil.copy(os.path.join(out, f"pali{stage}.pt"), os.path.join(out, "pali.pt"))
 
 
 # ----------------------------------------------------------------------------
@@ -446,6 +453,8 @@ def main():
         stage1(sys.argv[2], sys.argv[3])
     elif cmd == "stage2":
         stage2(sys.argv[2], sys.argv[3])
+    elif cmd == "stage3":
+        stage2(sys.argv[2], sys.argv[3], stage=3)
     elif cmd == "eval":
         evaluate(sys.argv[2], sys.argv[3], ckpt=os.environ.get("CKPT") or None,
                  limit=int(os.environ.get("EVAL_ITEMS", "0")) or None)
