@@ -187,19 +187,24 @@ func (p *Pool) matMulFloat(k *kernelSet, out []float32, m Matrix, x []float32, n
 		})
 		return
 	}
-	rbs := (R + rowBlock - 1) / rowBlock
-	tbs := (n + tokBlock - 1) / tokBlock
-	p.RunBalanced(rbs*tbs, func(lo, hi int) {
+	// Tokens: a unit is a block of rows, transposed once into a panel
+	// (C x rows) and multiplied by every token, tokBlock at a time, with
+	// GemmF32, whose register-tiled kernel streams the panel's short rows.
+	p.RunBalanced((R+rowBlock-1)/rowBlock, func(lo, hi int) {
 		var buf []float32
+		panel := make([]float32, C*rowBlock)
 		for u := lo; u < hi; u++ {
-			r0, t0 := (u/tbs)*rowBlock, (u%tbs)*tokBlock
-			r1, t1 := min(r0+rowBlock, R), min(t0+tokBlock, n)
+			r0, r1 := u*rowBlock, min((u+1)*rowBlock, R)
 			w := rowsF32(r0, r1, &buf)
-			for r := r0; r < r1; r++ {
-				wr := w[(r-r0)*C : (r-r0+1)*C]
-				for t := t0; t < t1; t++ {
-					out[t*R+r] = k.dotF32(wr, x[t*C:(t+1)*C])
+			nr := r1 - r0
+			for r := 0; r < nr; r++ {
+				for c, v := range w[r*C : (r+1)*C] {
+					panel[c*nr+r] = v
 				}
+			}
+			for t0 := 0; t0 < n; t0 += tokBlock {
+				t1 := min(t0+tokBlock, n)
+				k.gemmF32(out[t0*R+r0:], R, x[t0*C:], C, panel, nr, t1-t0, nr, C, false)
 			}
 		}
 	})
