@@ -6,10 +6,11 @@
 
 // func gemmF32T4x16NEON(c *float32, ldc int, a *float32, lda int, b *float32, ldb int, k, add int)
 //
-// c[i][j] (+)= sum_p a[i][p] * b[p][j] for a tile of 4 rows x 16 columns:
-// sixteen accumulators v16..v31 (4 per row); per p one 64-byte load of
-// b's row, four LD1R of a's column and sixteen FMLA. k >= 1; strides in
-// elements.
+// c[i][j] (+)= sum_p a[i][p] * b[p][j] for a tile of 4 rows x 16 columns,
+// in sixteen accumulators v16..v31 (4 per row). The main loop takes 4
+// steps of p at once: one 16-byte load per row of a (v0..v3), four 64-byte
+// loads of b's rows and 64 FMLA by element; the tail (k mod 4) takes one
+// step at a time with LD1R. k >= 1; strides in elements.
 TEXT ·gemmF32T4x16NEON(SB), NOSPLIT, $0-64
 	MOVD c+0(FP), R0
 	MOVD ldc+8(FP), R1
@@ -41,32 +42,120 @@ TEXT ·gemmF32T4x16NEON(SB), NOSPLIT, $0-64
 	WORD $0x4f00e41d // movi v29.16b, #0
 	WORD $0x4f00e41e // movi v30.16b, #0
 	WORD $0x4f00e41f // movi v31.16b, #0
-gemmF32NEONloop:
-	WORD $0x4c402880 // ld1 {v0.4s, v1.4s, v2.4s, v3.4s}, [x4]
-	ADD  R5, R4, R4
-	WORD $0x4ddfc844 // ld1r {v4.4s}, [x2], #4
-	WORD $0x4ddfc905 // ld1r {v5.4s}, [x8], #4
-	WORD $0x4ddfc926 // ld1r {v6.4s}, [x9], #4
-	WORD $0x4ddfc947 // ld1r {v7.4s}, [x10], #4
-	WORD $0x4e24cc10 // fmla v16.4s, v0.4s, v4.4s
-	WORD $0x4e24cc31 // fmla v17.4s, v1.4s, v4.4s
-	WORD $0x4e24cc52 // fmla v18.4s, v2.4s, v4.4s
-	WORD $0x4e24cc73 // fmla v19.4s, v3.4s, v4.4s
-	WORD $0x4e25cc14 // fmla v20.4s, v0.4s, v5.4s
-	WORD $0x4e25cc35 // fmla v21.4s, v1.4s, v5.4s
-	WORD $0x4e25cc56 // fmla v22.4s, v2.4s, v5.4s
-	WORD $0x4e25cc77 // fmla v23.4s, v3.4s, v5.4s
-	WORD $0x4e26cc18 // fmla v24.4s, v0.4s, v6.4s
-	WORD $0x4e26cc39 // fmla v25.4s, v1.4s, v6.4s
-	WORD $0x4e26cc5a // fmla v26.4s, v2.4s, v6.4s
-	WORD $0x4e26cc7b // fmla v27.4s, v3.4s, v6.4s
-	WORD $0x4e27cc1c // fmla v28.4s, v0.4s, v7.4s
-	WORD $0x4e27cc3d // fmla v29.4s, v1.4s, v7.4s
-	WORD $0x4e27cc5e // fmla v30.4s, v2.4s, v7.4s
-	WORD $0x4e27cc7f // fmla v31.4s, v3.4s, v7.4s
-	SUBS $1, R6, R6
-	BNE  gemmF32NEONloop
+	LSR  $2, R6, R12
+	AND  $3, R6, R6
+	CBZ  R12, gemmF32NEONtail
 
+gemmF32NEONloop4:
+	WORD $0x3cc10440 // ldr q0, [x2], #16
+	WORD $0x3cc10501 // ldr q1, [x8], #16
+	WORD $0x3cc10522 // ldr q2, [x9], #16
+	WORD $0x3cc10543 // ldr q3, [x10], #16
+	WORD $0x4c402884 // ld1 {v4.4s, v5.4s, v6.4s, v7.4s}, [x4]
+	ADD  R5, R4, R4
+	WORD $0x4c402888 // ld1 {v8.4s, v9.4s, v10.4s, v11.4s}, [x4]
+	ADD  R5, R4, R4
+	WORD $0x4f801090 // fmla v16.4s, v4.4s, v0.s[0]
+	WORD $0x4f8010b1 // fmla v17.4s, v5.4s, v0.s[0]
+	WORD $0x4f8010d2 // fmla v18.4s, v6.4s, v0.s[0]
+	WORD $0x4f8010f3 // fmla v19.4s, v7.4s, v0.s[0]
+	WORD $0x4f811094 // fmla v20.4s, v4.4s, v1.s[0]
+	WORD $0x4f8110b5 // fmla v21.4s, v5.4s, v1.s[0]
+	WORD $0x4f8110d6 // fmla v22.4s, v6.4s, v1.s[0]
+	WORD $0x4f8110f7 // fmla v23.4s, v7.4s, v1.s[0]
+	WORD $0x4f821098 // fmla v24.4s, v4.4s, v2.s[0]
+	WORD $0x4f8210b9 // fmla v25.4s, v5.4s, v2.s[0]
+	WORD $0x4f8210da // fmla v26.4s, v6.4s, v2.s[0]
+	WORD $0x4f8210fb // fmla v27.4s, v7.4s, v2.s[0]
+	WORD $0x4f83109c // fmla v28.4s, v4.4s, v3.s[0]
+	WORD $0x4f8310bd // fmla v29.4s, v5.4s, v3.s[0]
+	WORD $0x4f8310de // fmla v30.4s, v6.4s, v3.s[0]
+	WORD $0x4f8310ff // fmla v31.4s, v7.4s, v3.s[0]
+	WORD $0x4c40288c // ld1 {v12.4s, v13.4s, v14.4s, v15.4s}, [x4]
+	ADD  R5, R4, R4
+	WORD $0x4fa01110 // fmla v16.4s, v8.4s, v0.s[1]
+	WORD $0x4fa01131 // fmla v17.4s, v9.4s, v0.s[1]
+	WORD $0x4fa01152 // fmla v18.4s, v10.4s, v0.s[1]
+	WORD $0x4fa01173 // fmla v19.4s, v11.4s, v0.s[1]
+	WORD $0x4fa11114 // fmla v20.4s, v8.4s, v1.s[1]
+	WORD $0x4fa11135 // fmla v21.4s, v9.4s, v1.s[1]
+	WORD $0x4fa11156 // fmla v22.4s, v10.4s, v1.s[1]
+	WORD $0x4fa11177 // fmla v23.4s, v11.4s, v1.s[1]
+	WORD $0x4fa21118 // fmla v24.4s, v8.4s, v2.s[1]
+	WORD $0x4fa21139 // fmla v25.4s, v9.4s, v2.s[1]
+	WORD $0x4fa2115a // fmla v26.4s, v10.4s, v2.s[1]
+	WORD $0x4fa2117b // fmla v27.4s, v11.4s, v2.s[1]
+	WORD $0x4fa3111c // fmla v28.4s, v8.4s, v3.s[1]
+	WORD $0x4fa3113d // fmla v29.4s, v9.4s, v3.s[1]
+	WORD $0x4fa3115e // fmla v30.4s, v10.4s, v3.s[1]
+	WORD $0x4fa3117f // fmla v31.4s, v11.4s, v3.s[1]
+	WORD $0x4c402884 // ld1 {v4.4s, v5.4s, v6.4s, v7.4s}, [x4]
+	ADD  R5, R4, R4
+	WORD $0x4f801990 // fmla v16.4s, v12.4s, v0.s[2]
+	WORD $0x4f8019b1 // fmla v17.4s, v13.4s, v0.s[2]
+	WORD $0x4f8019d2 // fmla v18.4s, v14.4s, v0.s[2]
+	WORD $0x4f8019f3 // fmla v19.4s, v15.4s, v0.s[2]
+	WORD $0x4f811994 // fmla v20.4s, v12.4s, v1.s[2]
+	WORD $0x4f8119b5 // fmla v21.4s, v13.4s, v1.s[2]
+	WORD $0x4f8119d6 // fmla v22.4s, v14.4s, v1.s[2]
+	WORD $0x4f8119f7 // fmla v23.4s, v15.4s, v1.s[2]
+	WORD $0x4f821998 // fmla v24.4s, v12.4s, v2.s[2]
+	WORD $0x4f8219b9 // fmla v25.4s, v13.4s, v2.s[2]
+	WORD $0x4f8219da // fmla v26.4s, v14.4s, v2.s[2]
+	WORD $0x4f8219fb // fmla v27.4s, v15.4s, v2.s[2]
+	WORD $0x4f83199c // fmla v28.4s, v12.4s, v3.s[2]
+	WORD $0x4f8319bd // fmla v29.4s, v13.4s, v3.s[2]
+	WORD $0x4f8319de // fmla v30.4s, v14.4s, v3.s[2]
+	WORD $0x4f8319ff // fmla v31.4s, v15.4s, v3.s[2]
+	WORD $0x4fa01890 // fmla v16.4s, v4.4s, v0.s[3]
+	WORD $0x4fa018b1 // fmla v17.4s, v5.4s, v0.s[3]
+	WORD $0x4fa018d2 // fmla v18.4s, v6.4s, v0.s[3]
+	WORD $0x4fa018f3 // fmla v19.4s, v7.4s, v0.s[3]
+	WORD $0x4fa11894 // fmla v20.4s, v4.4s, v1.s[3]
+	WORD $0x4fa118b5 // fmla v21.4s, v5.4s, v1.s[3]
+	WORD $0x4fa118d6 // fmla v22.4s, v6.4s, v1.s[3]
+	WORD $0x4fa118f7 // fmla v23.4s, v7.4s, v1.s[3]
+	WORD $0x4fa21898 // fmla v24.4s, v4.4s, v2.s[3]
+	WORD $0x4fa218b9 // fmla v25.4s, v5.4s, v2.s[3]
+	WORD $0x4fa218da // fmla v26.4s, v6.4s, v2.s[3]
+	WORD $0x4fa218fb // fmla v27.4s, v7.4s, v2.s[3]
+	WORD $0x4fa3189c // fmla v28.4s, v4.4s, v3.s[3]
+	WORD $0x4fa318bd // fmla v29.4s, v5.4s, v3.s[3]
+	WORD $0x4fa318de // fmla v30.4s, v6.4s, v3.s[3]
+	WORD $0x4fa318ff // fmla v31.4s, v7.4s, v3.s[3]
+	SUBS $1, R12, R12
+	BNE  gemmF32NEONloop4
+
+gemmF32NEONtail:
+	CBZ  R6, gemmF32NEONdone
+
+gemmF32NEONloop1:
+	WORD $0x4c402884 // ld1 {v4.4s, v5.4s, v6.4s, v7.4s}, [x4]
+	ADD  R5, R4, R4
+	WORD $0x4ddfc840 // ld1r {v0.4s}, [x2], #4
+	WORD $0x4ddfc901 // ld1r {v1.4s}, [x8], #4
+	WORD $0x4ddfc922 // ld1r {v2.4s}, [x9], #4
+	WORD $0x4ddfc943 // ld1r {v3.4s}, [x10], #4
+	WORD $0x4f801090 // fmla v16.4s, v4.4s, v0.s[0]
+	WORD $0x4f8010b1 // fmla v17.4s, v5.4s, v0.s[0]
+	WORD $0x4f8010d2 // fmla v18.4s, v6.4s, v0.s[0]
+	WORD $0x4f8010f3 // fmla v19.4s, v7.4s, v0.s[0]
+	WORD $0x4f811094 // fmla v20.4s, v4.4s, v1.s[0]
+	WORD $0x4f8110b5 // fmla v21.4s, v5.4s, v1.s[0]
+	WORD $0x4f8110d6 // fmla v22.4s, v6.4s, v1.s[0]
+	WORD $0x4f8110f7 // fmla v23.4s, v7.4s, v1.s[0]
+	WORD $0x4f821098 // fmla v24.4s, v4.4s, v2.s[0]
+	WORD $0x4f8210b9 // fmla v25.4s, v5.4s, v2.s[0]
+	WORD $0x4f8210da // fmla v26.4s, v6.4s, v2.s[0]
+	WORD $0x4f8210fb // fmla v27.4s, v7.4s, v2.s[0]
+	WORD $0x4f83109c // fmla v28.4s, v4.4s, v3.s[0]
+	WORD $0x4f8310bd // fmla v29.4s, v5.4s, v3.s[0]
+	WORD $0x4f8310de // fmla v30.4s, v6.4s, v3.s[0]
+	WORD $0x4f8310ff // fmla v31.4s, v7.4s, v3.s[0]
+	SUBS $1, R6, R6
+	BNE  gemmF32NEONloop1
+
+gemmF32NEONdone:
 	CBZ  R7, gemmF32NEONstore
 	MOVD R0, R11
 	WORD $0x4c402960 // ld1 {v0.4s, v1.4s, v2.4s, v3.4s}, [x11]

@@ -13,7 +13,9 @@
 # tokens, T4, or 1 token, T1) that
 # llvm-mca reports, the number of SDOT instructions in the body, and the
 # fraction of the SDOT issue limit reached (Cortex-A76 issues 2 SDOT per
-# cycle: limit = sdots/2 cycles per iteration).
+# cycle: limit = sdots/2 cycles per iteration). For the F32 GEMM tile
+# (gemmF32T4x16NEON, one step of p: 16 FMLA) the column counts FMLAs, whose
+# limit is also 2 per cycle.
 #
 # Needs Debian's binutils-aarch64-linux-gnu and llvm. Run from anywhere:
 #   tools/mca/run.sh [kernel...]
@@ -31,7 +33,7 @@ tmp=$(mktemp -d)
 trap '[ -n "${KEEP:-}" ] && echo "kept $tmp" >&2 || rm -rf "$tmp"' EXIT
 GOARCH=arm64 CGO_ENABLED=0 go test -c -o "$tmp/neon.test" ./neon/
 aarch64-linux-gnu-objdump -d --no-show-raw-insn "$tmp/neon.test" > "$tmp/dis.txt"
-kernels=${*:-tileQ8T4SDOT tileQ4T4SDOT tileQ8T1SDOT tileQ4T1SDOT tileQ8T2ASIMD tileQ4T2ASIMD tileQ8T4SMMLA dotQ8ASIMD dotQ8SDOT dotQ8x2SDOT dotQ4Q8SDOT dotQ4Q8x2SDOT dotQ8x2SMMLA dotF32NEON}
+kernels=${*:-gemmF32T4x16NEON tileQ8T4SDOT tileQ4T4SDOT tileQ8T1SDOT tileQ4T1SDOT tileQ8T2ASIMD tileQ4T2ASIMD tileQ8T4SMMLA dotQ8ASIMD dotQ8SDOT dotQ8x2SDOT dotQ4Q8SDOT dotQ4Q8x2SDOT dotQ8x2SMMLA dotF32NEON}
 printf '%-16s %6s %8s %6s %8s %6s\n' kernel sdots "$CPU" limit "$CPU2" limit
 for k in $kernels; do
 	# The function's lines, then the loop. Tile kernels (tile*) are
@@ -43,7 +45,7 @@ for k in $kernels; do
 		on && /^$/ { exit }
 		on { print }' "$tmp/dis.txt" > "$tmp/$k.addr"
 	case $k in
-	tile*)
+	tile*|gemm*)
 		target=$(awk '$2 == "b.ne" { print $3; exit }' "$tmp/$k.addr")
 		awk -v t="$target:" '
 			$1 == t { inl = 1 }
@@ -69,6 +71,8 @@ for k in $kernels; do
 	note=""
 	case $k in *SMMLA*) attr=+dotprod,+i8mm; note="(these cores lack i8mm: CPU2=neoverse-v1 tools/mca/run.sh $k)";; esac
 	n=$(grep -c '^sdot' "$tmp/$k.loop" || true)
+	# The F32 GEMM's limit is its FMLAs (also 2 per cycle on the A76).
+	case $k in gemm*) n=$(grep -c '^fmla' "$tmp/$k.loop" || true);; esac
 	line=$(printf '%-16s %6d' "$k" "$n")
 	for model in "$MCA $CPU" "$MCA2 $CPU2"; do
 		set -- $model
