@@ -259,6 +259,7 @@ def pixel_inputs(vit, imgs, recs):
 
 
 TASK_WEIGHT = {"caption": 2.0, "ocr": 3.0, "count": 1.5, "color": 1.0, "exists": 1.0, "where": 1.0}
+TASK_WEIGHT3 = {"caption": 1.0, "ocr": 1.5, "count": 1.5, "color": 1.0, "exists": 1.0, "where": 1.0}
 
 
 def new_model(tok):
@@ -268,12 +269,19 @@ def new_model(tok):
     return model
 
 
-def lm_loss(model, vis, ids, mask, batch):
+def lm_loss(model, vis, ids, mask, batch, per_answer=False):
+    """Cross-entropy of the answers, averaged over answer tokens, or with
+    per_answer over answers (each answer's mean over its tokens), so that
+    long answers (captions) do not outweigh one-word ones."""
     tgt, tmask = pad([r["answer"] for r in batch])
     dec_in = torch.cat([torch.zeros(len(batch), 1, dtype=torch.long), tgt[:, :-1]], 1)
     labels = tgt.masked_fill(tmask == 0, -100)
     enc, emask = model.encode(vis, ids, mask)
     logits = model.decode_logits(enc, emask, dec_in)
+    if per_answer:
+        ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100,
+                             reduction="none").reshape(tgt.shape)
+        return ((ce * tmask).sum(1) / tmask.sum(1)).mean()
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
 
 
@@ -338,16 +346,23 @@ def stage2(data, out, stage=2):
     model = new_model(tok)
     model.load_state_dict(torch.load(os.path.join(out, f"pali{stage - 1}.pt")))
     E = f"STAGE{stage}_"
-    defaults = {2: dict(LR="5e-4", STEPS="600", CLIP_EVERY="5", CLIP_BATCH="4", WARMUP="100"),
-                3: dict(LR="1e-3", STEPS="3000", CLIP_EVERY="3", CLIP_BATCH="6", WARMUP="200")}[stage]
+    # Stage 3 weighs answers, not tokens (per_answer), and trains the ViT
+    # at the full rate: in stage 2 the loss was dominated by the sign's
+    # characters in captions and ocr, and the one-word tasks barely moved.
+    defaults = {2: dict(LR="5e-4", STEPS="600", CLIP_EVERY="5", CLIP_BATCH="4", WARMUP="100",
+                        VIT_SCALE="0.5", PER_ANSWER="0"),
+                3: dict(LR="1e-3", STEPS="2400", CLIP_EVERY="4", CLIP_BATCH="4", WARMUP="100",
+                        VIT_SCALE="1.0", PER_ANSWER="1")}[stage]
     env = lambda k: os.environ.get(E + k, defaults[k])
+    per_answer = env("PER_ANSWER") == "1"
+    task_weight = TASK_WEIGHT if stage == 2 else TASK_WEIGHT3
     simgs, srecs = load_subset(data, "scenes", tok, int(os.environ.get("SCENES", "30000")))
     cimgs, crecs = load_subset(data, "clips", tok, int(os.environ.get("CLIPS", "4000")))
-    weights = [TASK_WEIGHT.get(r["task"], 1.0) for r in srecs]
+    weights = [task_weight.get(r["task"], 1.0) for r in srecs]
     vit_params = list(model.vision_tower.parameters())
     rest = [p for n, p in model.named_parameters() if not n.startswith("vision_tower.")]
     peak = float(env("LR"))
-    opt = torch.optim.AdamW([dict(params=vit_params, scale=0.5), dict(params=rest, scale=1.0)],
+    opt = torch.optim.AdamW([dict(params=vit_params, scale=float(env("VIT_SCALE"))), dict(params=rest, scale=1.0)],
                             lr=peak, weight_decay=1e-4)
     steps = int(env("STEPS"))
     clip_every = int(env("CLIP_EVERY"))
@@ -366,7 +381,7 @@ def stage2(data, out, stage=2):
         else:
             batch, kind = random.choices(srecs, weights, k=sbs), "scene"
             vis, ids, mask = pixel_inputs(model.vision_tower, simgs, batch)
-        loss = lm_loss(model, vis, ids, mask, batch)
+        loss = lm_loss(model, vis, ids, mask, batch, per_answer)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
