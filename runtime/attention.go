@@ -21,8 +21,8 @@ import (
 //
 // Jobs of fewer than attnPackMin queries (decoder self-attention) read the
 // strided key and value rows directly, one dot product per score and one
-// axpy per value, unless they come with transposed keys and values (the
-// decoder's cross-attention, laid out once per request).
+// axpy per value, unless they come with transposed keys and per-head
+// values (the decoder's cross-attention, laid out once per request).
 
 const (
 	attnQBlock  = 32   // queries per work item
@@ -64,7 +64,7 @@ type attnJob struct {
 	kt, vh []float32
 }
 
-// attnWork keeps attend's transposed keys and values and its workers'
+// attnWork keeps attend's transposed keys, per-head values and its workers'
 // scratch between calls so that the layers of one forward pass reuse them.
 type attnWork struct {
 	buf []float32
@@ -94,7 +94,7 @@ func (w *attnWork) release(sc *attnScratch) {
 }
 
 // attend runs every job, spreading heads x query blocks over the pool. w,
-// when set, supplies the buffers of the transposed keys and values.
+// when set, supplies the buffers of the transposed keys and per-head values.
 func attend(pool *neon.Pool, sh attnShape, jobs []attnJob, w *attnWork) {
 	if w == nil {
 		w = &attnWork{}

@@ -236,8 +236,8 @@ func BenchmarkAttention(b *testing.B) {
 
 // benchCross is the cross-attention of one greedy decoder step of T5-base
 // in all 12 layers: one query against 272 encoder tokens, 12 heads of 64,
-// with the keys and values transposed once per request (as the decoder
-// keeps them) or read row by row.
+// with the keys transposed and the values gathered by head once per
+// request (as the decoder keeps them) or read row by row.
 func benchCross(b *testing.B, transposed bool) {
 	const heads, dh, n, layers = 12, 64, 272, 12
 	pool := neon.NewPool(2)

@@ -87,7 +87,7 @@ func TestAttentionStreamingMatchesFullSoftmax(t *testing.T) {
 func attendNoWork(p *neon.Pool, sh attnShape, jobs []attnJob) { attend(p, sh, jobs, nil) }
 
 // attendTransposed is attend on jobs that come with transposed keys and
-// values only (as the decoder's cross-attention), which run tiled whatever
+// per-head values only (as the decoder's cross-attention), which run tiled whatever
 // their number of queries.
 func attendTransposed(p *neon.Pool, sh attnShape, jobs []attnJob) {
 	for i := range jobs {
