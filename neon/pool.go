@@ -25,8 +25,15 @@ type job struct {
 	n       int
 	chunks  int
 	next    atomic.Int64
+	left    atomic.Int64 // chunks not yet finished
 	pending sync.WaitGroup
 }
+
+// spinRounds is how many times an idle worker, and a caller waiting for
+// its job's last chunks, yields (runtime.Gosched) before it blocks: a
+// decode step makes about a hundred short Run calls in a row, and waking
+// a blocked goroutine costs more than the work of some of them.
+const spinRounds = 200
 
 // NewPool starts a pool of threads workers in total, the caller of Run
 // counting as one; threads <= 0 means runtime.NumCPU().
@@ -63,8 +70,22 @@ func (p *Pool) worker() {
 		select {
 		case j := <-p.jobs:
 			j.work()
+			p.spin()
 		case <-p.quit:
 			return
+		}
+	}
+}
+
+// spin takes jobs that arrive within spinRounds yields of the last one.
+func (p *Pool) spin() {
+	for i := 0; i < spinRounds; i++ {
+		select {
+		case j := <-p.jobs:
+			j.work()
+			i = 0
+		default:
+			runtime.Gosched()
 		}
 	}
 }
@@ -79,6 +100,7 @@ func (j *job) work() {
 		lo := c * j.n / j.chunks
 		hi := (c + 1) * j.n / j.chunks
 		j.fn(lo, hi)
+		j.left.Add(-1)
 		j.pending.Done()
 	}
 }
@@ -101,6 +123,7 @@ func (p *Pool) Run(n int, fn func(lo, hi int)) {
 // run is Run with a given number of chunks.
 func (p *Pool) run(n, chunks int, fn func(lo, hi int)) {
 	j := &job{fn: fn, n: n, chunks: chunks}
+	j.left.Store(int64(chunks))
 	j.pending.Add(chunks)
 	// Offer the job to as many idle workers as can help; never block.
 offer:
@@ -112,6 +135,9 @@ offer:
 		}
 	}
 	j.work()
+	for i := 0; i < spinRounds && j.left.Load() > 0; i++ {
+		runtime.Gosched()
+	}
 	j.pending.Wait()
 }
 
