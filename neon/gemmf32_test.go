@@ -16,21 +16,16 @@ import (
 func TestGemmF32Paths(t *testing.T) {
 	forEachPath(t, func(t *testing.T, k *kernelSet) {
 		r := rand.New(rand.NewPCG(71, 72))
-		cases := 0
 		for _, m := range []int{1, 3, 4, 5, 8, 13, 32} {
 			for _, n := range []int{1, 15, 16, 17, 33, 64} {
 				for _, kk := range []int{0, 1, 2, 7, 64, 129} {
 					for _, add := range []bool{false, true} {
 						for _, kind := range []string{"random", "extreme"} {
 							gemmF32Case(t, r, k, m, n, kk, add, kind)
-							cases++
 						}
 					}
 				}
 			}
-		}
-		if cases == 0 {
-			t.Fatal("no cases ran")
 		}
 	})
 }

@@ -80,7 +80,20 @@ func (p *Pool) matMulWith(k *kernelSet, out []float32, m Matrix, x []float32, n 
 	}
 }
 
-var bytePool sync.Pool // *[]byte scratch for quantized activations
+var (
+	bytePool  sync.Pool // *[]byte scratch for quantized activations
+	floatPool sync.Pool // *[]float32 scratch for float weight panels
+)
+
+// getFloats returns pooled float32 scratch of length n (contents undefined).
+func getFloats(n int) *[]float32 {
+	if b, ok := floatPool.Get().(*[]float32); ok && cap(*b) >= n {
+		*b = (*b)[:n]
+		return b
+	}
+	b := make([]float32, n)
+	return &b
+}
 
 func getBytes(n int) *[]byte {
 	if b, ok := bytePool.Get().(*[]byte); ok && cap(*b) >= n {
@@ -152,51 +165,37 @@ func (p *Pool) matMulQuant(k *kernelSet, out []float32, m Matrix, x []float32, n
 func (p *Pool) matMulFloat(k *kernelSet, out []float32, m Matrix, x []float32, n int) {
 	C, R := m.Cols, m.Rows
 	wrb := RowBytes(m.Type, C)
-	// rowsF32 returns rows [r0, r1) as float32, converting F16 into buf.
-	rowsF32 := func(r0, r1 int, buf *[]float32) []float32 {
-		if m.Type == F32 {
-			return bytesAsF32(m.Data[r0*wrb : r1*wrb])
-		}
-		need := (r1 - r0) * C
-		if cap(*buf) < need {
-			*buf = make([]float32, need)
-		}
-		w := (*buf)[:need]
-		k.f16ToF32(w, m.Data[r0*wrb:r1*wrb])
-		return w
-	}
-	if n == 1 && m.Type == F16 {
-		// Decode: one fused pass over each F16 row.
+	if n == 1 {
+		// Decode: one pass over each row (F16 converted on the fly).
 		p.Run(R, func(lo, hi int) {
 			for r := lo; r < hi; r++ {
-				out[r] = k.dotF16(m.Data[r*wrb:(r+1)*wrb], x[:C])
-			}
-		})
-		return
-	}
-	if n == 1 {
-		p.Run((R+rowBlock-1)/rowBlock, func(lo, hi int) {
-			var buf []float32
-			for b := lo; b < hi; b++ {
-				r0, r1 := b*rowBlock, min((b+1)*rowBlock, R)
-				w := rowsF32(r0, r1, &buf)
-				for r := r0; r < r1; r++ {
-					out[r] = k.dotF32(w[(r-r0)*C:(r-r0+1)*C], x[:C])
+				if m.Type == F16 {
+					out[r] = k.dotF16(m.Row(r), x[:C])
+				} else {
+					out[r] = k.dotF32(bytesAsF32(m.Row(r)), x[:C])
 				}
 			}
 		})
 		return
 	}
-	// Tokens: a unit is a block of rows, transposed once into a panel
-	// (C x rows) and multiplied by every token, tokBlock at a time, with
-	// GemmF32, whose register-tiled kernel streams the panel's short rows.
+	// Tokens: a unit is a block of rows, transposed (F16: converted, then
+	// transposed) once into a panel (C x rows) and multiplied by every
+	// token, tokBlock at a time, with GemmF32, whose register-tiled kernel
+	// streams the panel's short rows.
 	p.RunBalanced((R+rowBlock-1)/rowBlock, func(lo, hi int) {
-		var buf []float32
-		panel := make([]float32, C*rowBlock)
+		scratch := getFloats(2 * C * rowBlock)
+		defer floatPool.Put(scratch)
+		panel, conv := (*scratch)[:C*rowBlock], (*scratch)[C*rowBlock:]
 		for u := lo; u < hi; u++ {
 			r0, r1 := u*rowBlock, min((u+1)*rowBlock, R)
-			w := rowsF32(r0, r1, &buf)
 			nr := r1 - r0
+			var w []float32
+			if m.Type == F32 {
+				w = bytesAsF32(m.Data[r0*wrb : r1*wrb])
+			} else {
+				w = conv[:nr*C]
+				k.f16ToF32(w, m.Data[r0*wrb:r1*wrb])
+			}
 			for r := 0; r < nr; r++ {
 				for c, v := range w[r*C : (r+1)*C] {
 					panel[c*nr+r] = v
