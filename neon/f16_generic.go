@@ -56,7 +56,7 @@ func abs32(f float32) float32 {
 func f16ToF32Generic(dst []float32, src []byte) {
 	src = src[:2*len(dst)]
 	for i := range dst {
-		dst[i] = F16ToF32(uint16(src[2*i]) | uint16(src[2*i+1])<<8)
+		dst[i] = f16(src[2*i:])
 	}
 }
 
@@ -65,7 +65,7 @@ func dotF16Generic(w []byte, x []float32) float32 {
 	w = w[:2*len(x)]
 	var s float32
 	for i, v := range x {
-		s += F16ToF32(uint16(w[2*i])|uint16(w[2*i+1])<<8) * v
+		s += f16(w[2*i:]) * v
 	}
 	return s
 }

@@ -69,11 +69,7 @@ func gemmF32Tiles(tile gemmF32Tile, axpy func(y []float32, a float32, x []float3
 			return
 		}
 		if k == 0 {
-			if !add {
-				for i := 0; i < m; i++ {
-					clear(c[i*ldc : i*ldc+n])
-				}
-			}
+			gemmF32Generic(c, ldc, a, lda, b, ldb, m, n, 0, add)
 			return
 		}
 		addi := 0

@@ -14,8 +14,8 @@ type kernelSet struct {
 	axpy      func(y []float32, a float32, x []float32)
 	gemmF32   gemmF32Func
 
-	// Packed-weight kernels (pack.go); nil tileQ8 means the path keeps
-	// the row-pair kernels above on the unpacked data.
+	// Packed-weight kernels (pack.go), used for matrices returned by
+	// Pack; unpacked matrices run on the row-pair kernels above.
 	tileQ8   tileFunc
 	tileQ4   tileFunc
 	quantAct func(qs []byte, ds []float32, sums []int32, src []float32)

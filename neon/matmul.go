@@ -70,7 +70,7 @@ func (p *Pool) MatMul(out []float32, m Matrix, x []float32, n int) {
 func (p *Pool) matMulWith(k *kernelSet, out []float32, m Matrix, x []float32, n int) {
 	switch m.Type {
 	case Q8_0, Q4_0:
-		if m.packed != nil && k.tileQ8 != nil {
+		if m.packed != nil {
 			p.matMulPacked(k, out, m, x, n)
 			return
 		}
@@ -85,28 +85,20 @@ var (
 	floatPool sync.Pool // *[]float32 scratch for float weight panels
 )
 
-// getFloats returns pooled float32 scratch of length n (contents undefined).
-func getFloats(n int) *[]float32 {
-	if b, ok := floatPool.Get().(*[]float32); ok && cap(*b) >= n {
+// getScratch returns a slice of length n from pool (contents undefined);
+// put it back with pool.Put.
+func getScratch[T any](pool *sync.Pool, n int) *[]T {
+	if b, ok := pool.Get().(*[]T); ok && cap(*b) >= n {
 		*b = (*b)[:n]
 		return b
 	}
-	b := make([]float32, n)
-	return &b
-}
-
-func getBytes(n int) *[]byte {
-	if b, ok := bytePool.Get().(*[]byte); ok && cap(*b) >= n {
-		*b = (*b)[:n]
-		return b
-	}
-	b := make([]byte, n)
+	b := make([]T, n)
 	return &b
 }
 
 func (p *Pool) matMulQuant(k *kernelSet, out []float32, m Matrix, x []float32, n int) {
 	xrb := RowBytes(Q8_0, m.Cols)
-	buf := getBytes(n * xrb)
+	buf := getScratch[byte](&bytePool, n*xrb)
 	defer bytePool.Put(buf)
 	xq := *buf
 	p.Run(n, func(lo, hi int) {
@@ -183,7 +175,7 @@ func (p *Pool) matMulFloat(k *kernelSet, out []float32, m Matrix, x []float32, n
 	// token, tokBlock at a time, with GemmF32, whose register-tiled kernel
 	// streams the panel's short rows.
 	p.RunBalanced((R+rowBlock-1)/rowBlock, func(lo, hi int) {
-		scratch := getFloats(2 * C * rowBlock)
+		scratch := getScratch[float32](&floatPool, 2*C*rowBlock)
 		defer floatPool.Put(scratch)
 		panel, conv := (*scratch)[:C*rowBlock], (*scratch)[C*rowBlock:]
 		for u := lo; u < hi; u++ {

@@ -89,9 +89,6 @@ func fillAct(a *actQ8, n int, q func(t, c int) int8, d func(t, b int) float32) {
 // and both the overwrite and the accumulate mode.
 func TestTilePaths(t *testing.T) {
 	forEachPath(t, func(t *testing.T, k *kernelSet) {
-		if k.tileQ8 == nil {
-			t.Skipf("path %s has no packed kernels (uses the row-pair kernels)", k.path)
-		}
 		r := rand.New(rand.NewPCG(41, 42))
 		const nb, n = 13, 6
 		type wcase struct {
@@ -246,9 +243,6 @@ func TestMatMulPacked(t *testing.T) {
 // quantization tests.
 func TestQuantizeActPaths(t *testing.T) {
 	forEachPath(t, func(t *testing.T, k *kernelSet) {
-		if k.quantAct == nil {
-			t.Skipf("path %s has no packed kernels", k.path)
-		}
 		for i, x := range quantInputs() {
 			nb := len(x) / qk
 			ref := make([]byte, nb*q8Bytes)
