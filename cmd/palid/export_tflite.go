@@ -8,14 +8,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sort"
 	"strconv"
-	"strings"
 	"syscall"
 
 	"github.com/palid/palid/capture"
 	"github.com/palid/palid/capture/synth"
 	"github.com/palid/palid/delegate"
+	"github.com/palid/palid/neon"
 	palirt "github.com/palid/palid/runtime"
 )
 
@@ -55,7 +54,9 @@ func exportTFLite(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		dir = d
 	}
-	m, err := palirt.Load(dir, palirt.Options{Threads: *threads})
+	pool := neon.NewPool(*threads)
+	defer pool.Close()
+	m, err := palirt.Load(dir, palirt.Options{Pool: pool})
 	if err != nil {
 		return badInput(err)
 	}
@@ -69,6 +70,7 @@ func exportTFLite(ctx context.Context, args []string, stdout io.Writer) error {
 	defer stop()
 	data, rep, err := delegate.ExportVision(ctx, m.VisionTower(), delegate.ExportOptions{
 		Calibration: cal,
+		Pool:        pool,
 		Description: "palid vision tower of " + filepath.Base(filepath.Clean(dir)) + ", int8, calibrated on " + *calib,
 	})
 	if err != nil {
@@ -110,24 +112,13 @@ func exportCalibration(spec string, n, size int) ([]palirt.Image, error) {
 	if !st.IsDir() {
 		return nil, fmt.Errorf("--calib %s: want \"synthetic\" or a directory of images", spec)
 	}
-	entries, err := os.ReadDir(spec)
+	names, err := capture.ImageFiles(spec)
 	if err != nil {
-		return nil, fmt.Errorf("--calib: %w", err)
-	}
-	var names []string
-	for _, e := range entries {
-		ext := strings.ToLower(filepath.Ext(e.Name()))
-		if e.Type().IsRegular() && (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".gif") {
-			names = append(names, e.Name())
-		}
-	}
-	sort.Strings(names)
-	if len(names) == 0 {
-		return nil, fmt.Errorf("--calib %s: no PNG, JPEG or GIF images", spec)
+		return nil, fmt.Errorf("--calib %s: no PNG, JPEG or GIF images (%w)", spec, err)
 	}
 	var out []palirt.Image
 	for _, name := range names[:min(n, len(names))] {
-		img, err := loadImage(filepath.Join(spec, name))
+		img, err := loadImage(name)
 		if err != nil {
 			return nil, fmt.Errorf("--calib: %w", err)
 		}
