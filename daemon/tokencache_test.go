@@ -19,8 +19,10 @@ import (
 func TestTokenCacheServesVideoQuestions(t *testing.T) {
 	b := mosquittotest.Start(t)
 	d := startDaemon(t, b.URL(), func(c *Config) { c.Window.TokenCache = true; c.FPS = 10 })
-	for d.tokens.Len() < 16 {
-		time.Sleep(20 * time.Millisecond)
+	for deadline := time.Now().Add(30 * time.Second); d.tokens.Len() < 16; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("token cache holds %d frames after 30 s, want 16", d.tokens.Len())
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -37,20 +39,28 @@ func TestTokenCacheServesVideoQuestions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cached, err := d.tokens.Tokens(ctx, w.Frames)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Only tokens the cache already holds are compared (Tokens would encode
+	// a missing frame itself, comparing the encoder with itself); the
+	// newest frame may still be on its way, the others must be there.
+	hits := 0
 	for i, f := range w.Frames {
+		cached, ok := d.tokens.Get(f.Seq)
+		if !ok {
+			continue
+		}
+		hits++
 		fresh, err := d.encodeFrame(ctx, f)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for j := range fresh {
-			if fresh[j] != cached[i][j] {
-				t.Fatalf("frame %d token value %d: cached %v, fresh %v", i, j, cached[i][j], fresh[j])
+			if fresh[j] != cached[j] {
+				t.Fatalf("frame %d token value %d: cached %v, fresh %v", i, j, cached[j], fresh[j])
 			}
 		}
+	}
+	if hits < 3 {
+		t.Fatalf("only %d of the window's 4 frames were in the token cache", hits)
 	}
 }
 
