@@ -68,7 +68,10 @@ type attnJob struct {
 // scratch between calls so that the layers of one forward pass reuse them.
 type attnWork struct {
 	buf []float32
-	mu  sync.Mutex
+	// starts[i] is the first work item of job i; filled lists the jobs
+	// whose kt and vh attend laid out in buf (forgotten after the call).
+	starts, filled []int
+	mu             sync.Mutex
 	// free holds scratch not in use by a running chunk.
 	free []*attnScratch
 }
@@ -99,7 +102,12 @@ func attend(pool *neon.Pool, sh attnShape, jobs []attnJob, w *attnWork) {
 	if w == nil {
 		w = &attnWork{}
 	}
-	starts := make([]int, len(jobs)+1)
+	if cap(w.starts) < len(jobs)+1 {
+		w.starts = make([]int, len(jobs)+1)
+	}
+	starts := w.starts[:len(jobs)+1]
+	starts[0] = 0
+	filled := w.filled[:0]
 	maxQ, maxK, need := 0, 0, 0
 	for i, j := range jobs {
 		starts[i+1] = starts[i] + sh.heads*((j.nq+attnQBlock-1)/attnQBlock)
@@ -123,10 +131,16 @@ func attend(pool *neon.Pool, sh attnShape, jobs []attnJob, w *attnWork) {
 			j.kt, j.vh, buf = buf[:n], buf[n:2*n], buf[2*n:]
 			transposeHeads(pool, j.kt, j.k, j.kvStride, j.nk, sh.heads, sh.dh)
 			gatherHeads(pool, j.vh, j.v, j.kvStride, j.nk, sh.heads, sh.dh)
-			// Jobs are reused by the next layer: forget the buffers.
-			defer func() { j.kt, j.vh = nil, nil }()
+			filled = append(filled, i)
 		}
 	}
+	w.filled = filled
+	// Jobs are reused by the next layer: forget the buffers attend filled.
+	defer func() {
+		for _, i := range filled {
+			jobs[i].kt, jobs[i].vh = nil, nil
+		}
+	}()
 	pool.RunBalanced(starts[len(jobs)], func(lo, hi int) {
 		sc := w.scratch(sh.dh, maxQ, maxK)
 		defer w.release(sc)

@@ -340,6 +340,7 @@ type decoder struct {
 	// transposed (inner x nEnc), and values, gathered by head (heads x nEnc
 	// x dh), for the tiled attention.
 	crossKT, crossVH [][]float32
+	cross            [1]attnJob // the step's cross-attention job, reused
 	maxLen           int
 	pos              int         // tokens already in the caches
 	caches           [][]float32 // per beam: [layer][k|v][maxLen x inner]
@@ -510,11 +511,12 @@ func (s *decoder) step(ctx context.Context, parents, tokens []int) ([]float32, e
 		// Cross-attention over the encoder output: one job for all beams.
 		m.rmsRows(norm, x, b.crossNorm, nb, d, t.eps)
 		m.pool.MatMul(q, b.cq, norm, nb)
-		attend(m.pool, sh, []attnJob{{
+		s.cross[0] = attnJob{
 			q: q, qStride: inner, nq: nb,
 			kt: s.crossKT[i], vh: s.crossVH[i], nk: s.nEnc,
 			out: a, outStride: inner,
-		}}, &s.work)
+		}
+		attend(m.pool, sh, s.cross[:], &s.work)
 		m.pool.MatMul(o, b.co, a, nb)
 		m.addInto(x, o)
 		// Feed-forward.
