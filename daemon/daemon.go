@@ -325,12 +325,16 @@ func modelName(dir string, m *palirt.Model) string {
 	return fmt.Sprintf("%s (%s, %dpx)", name, inf.TextType, inf.ImageSize)
 }
 
-// warmUp runs one short answer on a grey frame, so the first real
-// question does not pay for page faults and pool start-up.
+// warmUp runs one short answer on a grey frame through the chosen vision
+// backend, so the first real question does not pay for page faults, pool
+// start-up or the backend's first run.
 func (d *Daemon) warmUp(ctx context.Context) error {
 	n := d.model.ImageSize()
-	img := palirt.Image{Width: n, Height: n, Pix: make([]float32, 3*n*n)}
-	_, err := d.model.Generate(ctx, palirt.Request{Frames: []palirt.Image{img}, Prompt: "caption en", MaxTokens: 2})
+	v, err := d.vision.EncodeImage(ctx, palirt.Image{Width: n, Height: n, Pix: make([]float32, 3*n*n)})
+	if err != nil {
+		return err
+	}
+	_, err = d.model.Generate(ctx, palirt.Request{Visual: [][]float32{v}, Prompt: "caption en", MaxTokens: 2})
 	return err
 }
 
