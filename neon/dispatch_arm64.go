@@ -144,29 +144,17 @@ var sdotKernels = &kernelSet{
 	names:     []string{"tileQ8SDOT", "tileQ4SDOT", "quantizeActNEON", "dotQ8SDOT", "dotQ8x2SDOT", "dotQ4Q8SDOT", "dotQ4Q8x2SDOT", "quantizeQ8Generic", "f16ToF32NEON", "dotF16NEON", "geluNEON", "siluNEON", "softmaxExpNEON", "layerNormNEON", "rmsNormNEON", "dotF32NEON", "axpyNEON", "gemmF32NEON"},
 }
 
-var smmlaKernels = &kernelSet{
-	path:      "smmla",
-	dotQ8:     dot1(dotQ8SDOT, q8Bytes),
-	dotQ8x2:   dot2(dotQ8x2SMMLA, q8Bytes),
-	dotQ4Q8:   dot1(dotQ4Q8SDOT, q4Bytes),
-	dotQ4Q8x2: dot2(dotQ4Q8x2SMMLA, q4Bytes),
-	quantQ8:   quantizeQ8Generic,
-	f16ToF32:  f16ToF32Asm,
-	dotF16:    dotF16Asm,
-	gelu:      geluAsm,
-	silu:      siluAsm,
-	softmax:   softmaxAsm,
-	expSum:    expSumAsm,
-	layerNorm: neonNorms.layerNorm,
-	rmsNorm:   neonNorms.rmsNorm,
-	tileQ8:    tileQ8SMMLA,
-	tileQ4:    tileQ4SDOT,
-	quantAct:  quantizeActAsm,
-	dotF32:    dotF32Asm,
-	axpy:      axpyAsm,
-	gemmF32:   gemmF32Asm,
-	names:     []string{"tileQ8SMMLA", "tileQ4SDOT", "quantizeActNEON", "dotQ8SDOT", "dotQ8x2SMMLA", "dotQ4Q8SDOT", "dotQ4Q8x2SMMLA", "quantizeQ8Generic", "f16ToF32NEON", "dotF16NEON", "geluNEON", "siluNEON", "softmaxExpNEON", "layerNormNEON", "rmsNormNEON", "dotF32NEON", "axpyNEON", "gemmF32NEON"},
-}
+// smmlaKernels is the sdot path with the Q8_0 tile and the row-pair
+// kernels on SMMLA (i8mm); Q4_0 stays on the SDOT tile.
+var smmlaKernels = func() *kernelSet {
+	k := *sdotKernels
+	k.path = "smmla"
+	k.dotQ8x2 = dot2(dotQ8x2SMMLA, q8Bytes)
+	k.dotQ4Q8x2 = dot2(dotQ4Q8x2SMMLA, q4Bytes)
+	k.tileQ8 = tileQ8SMMLA
+	k.names = []string{"tileQ8SMMLA", "tileQ4SDOT", "quantizeActNEON", "dotQ8SDOT", "dotQ8x2SMMLA", "dotQ4Q8SDOT", "dotQ4Q8x2SMMLA", "quantizeQ8Generic", "f16ToF32NEON", "dotF16NEON", "geluNEON", "siluNEON", "softmaxExpNEON", "layerNormNEON", "rmsNormNEON", "dotF32NEON", "axpyNEON", "gemmF32NEON"}
+	return &k
+}()
 
 // allPaths names every path of this architecture, runnable or not.
 var allPaths = []string{"generic", "asimd", "sdot", "smmla"}
