@@ -148,25 +148,11 @@ func getAct(n, k int) *actQ8 {
 // qs, ds and sums exactly as quantizeQ8Generic does.
 func quantizeActGeneric(qs []byte, ds []float32, sums []int32, src []float32) {
 	for b := 0; b < len(src)/qk; b++ {
-		x := src[b*qk : (b+1)*qk]
-		var amax float32
-		for _, v := range x {
-			if a := abs32(v); a > amax {
-				amax = a
-			}
-		}
-		d := amax / 127
-		var id float32
-		if d != 0 {
-			id = 1 / d
-		}
-		ds[b] = F16ToF32(F32ToF16(d))
-		var s int32
 		q := qs[b*qk : (b+1)*qk]
-		for j, v := range x {
-			v := int8(roundf(float32(v * id)))
-			q[j] = byte(v)
-			s += int32(v)
+		ds[b] = F16ToF32(quantBlockQ8(q, src[b*qk:(b+1)*qk]))
+		var s int32
+		for _, v := range q {
+			s += int32(int8(v))
 		}
 		sums[b] = s
 	}

@@ -77,24 +77,29 @@ func Dequantize(t DType, dst []float32, src []byte) {
 // of every Q8 kernel relies on its output range [-127, 127].
 func quantizeQ8Generic(dst []byte, src []float32) {
 	for b := 0; b < len(src)/qk; b++ {
-		x := src[b*qk : (b+1)*qk]
 		blk := dst[b*q8Bytes : (b+1)*q8Bytes]
-		var amax float32
-		for _, v := range x {
-			if a := abs32(v); a > amax {
-				amax = a
-			}
-		}
-		d := amax / 127
-		var id float32
-		if d != 0 {
-			id = 1 / d
-		}
-		binary.LittleEndian.PutUint16(blk, F32ToF16(d))
-		for j, v := range x {
-			blk[2+j] = byte(int8(roundf(float32(v * id))))
+		binary.LittleEndian.PutUint16(blk, quantBlockQ8(blk[2:2+qk], src[b*qk:(b+1)*qk]))
+	}
+}
+
+// quantBlockQ8 quantizes one block of qk values into q as ggml's
+// quantize_row_q8_0_ref does and returns the block's half-precision scale.
+func quantBlockQ8(q []byte, x []float32) uint16 {
+	var amax float32
+	for _, v := range x {
+		if a := abs32(v); a > amax {
+			amax = a
 		}
 	}
+	d := amax / 127
+	var id float32
+	if d != 0 {
+		id = 1 / d
+	}
+	for j, v := range x {
+		q[j] = byte(int8(roundf(float32(v * id))))
+	}
+	return F32ToF16(d)
 }
 
 // quantizeQ4Generic is ggml's quantize_row_q4_0_ref.
