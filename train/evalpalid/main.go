@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"image"
 	_ "image/png"
 	"os"
 	"path/filepath"
@@ -51,7 +50,7 @@ func run(dir string, limit, threads int, sets []string) error {
 		}
 		sc := bufio.NewScanner(f)
 		sc.Buffer(nil, 1<<20)
-		cache := map[string]palirt.Image{}
+		cache := map[string][]float32{} // visual tokens by image file
 		n := 0
 		for sc.Scan() && (limit == 0 || n < limit) {
 			n++
@@ -59,18 +58,25 @@ func run(dir string, limit, threads int, sets []string) error {
 			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 				return err
 			}
-			var frames []palirt.Image
+			// Each image's visual tokens are encoded once for all its
+			// questions (Generate on Frames would encode them again).
+			var visual [][]float32
 			for _, p := range r.Images {
-				img, ok := cache[p]
+				v, ok := cache[p]
 				if !ok {
-					if img, err = load(filepath.Join(set, p), size); err != nil {
+					img, err := capture.LoadImage(filepath.Join(set, p))
+					if err != nil {
 						return err
 					}
-					cache[p] = img
+					v, err = m.EncodeImage(context.Background(), palirt.Image{Width: size, Height: size, Pix: capture.Normalize(img, size, size)})
+					if err != nil {
+						return err
+					}
+					cache[p] = v
 				}
-				frames = append(frames, img)
+				visual = append(visual, v)
 			}
-			res, err := m.Generate(context.Background(), palirt.Request{Frames: frames, Prompt: r.Prompt})
+			res, err := m.Generate(context.Background(), palirt.Request{Visual: visual, Prompt: r.Prompt})
 			if err != nil {
 				return err
 			}
@@ -97,17 +103,4 @@ func run(dir string, limit, threads int, sets []string) error {
 		acc[t] = float64(int(10000*float64(right[t])/float64(total[t]))) / 100
 	}
 	return json.NewEncoder(os.Stdout).Encode(map[string]any{"model": dir, "accuracy": acc, "n": total})
-}
-
-func load(path string, size int) (palirt.Image, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return palirt.Image{}, err
-	}
-	defer f.Close()
-	img, _, err := image.Decode(f)
-	if err != nil {
-		return palirt.Image{}, fmt.Errorf("%s: %w", path, err)
-	}
-	return palirt.Image{Width: size, Height: size, Pix: capture.Normalize(img, size, size)}, nil
 }
