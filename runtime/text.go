@@ -480,24 +480,16 @@ func (s *decoder) step(ctx context.Context, parents, tokens []int) ([]float32, e
 			return nil, err
 		}
 		b := &t.dec[i]
-		// Self-attention over each beam's cache; one beam writes its key
-		// and value straight into its cache.
+		// Self-attention over each beam's cache, this step's key and value
+		// appended to it.
 		m.rmsRows(norm, x, b.attnNorm, nb, d, t.eps)
 		m.pool.MatMul(q, b.q, norm, nb)
-		if nb == 1 {
-			ck, cv := s.cacheKV(s.caches[0], i)
-			m.pool.MatMul(ck[pos*inner:(pos+1)*inner], b.k, norm, 1)
-			m.pool.MatMul(cv[pos*inner:(pos+1)*inner], b.v, norm, 1)
-		} else {
-			m.pool.MatMul(k, b.k, norm, nb)
-			m.pool.MatMul(v, b.v, norm, nb)
-		}
+		m.pool.MatMul(k, b.k, norm, nb)
+		m.pool.MatMul(v, b.v, norm, nb)
 		for j := 0; j < nb; j++ {
 			ck, cv := s.cacheKV(s.caches[j], i)
-			if nb > 1 {
-				copy(ck[pos*inner:(pos+1)*inner], k[j*inner:(j+1)*inner])
-				copy(cv[pos*inner:(pos+1)*inner], v[j*inner:(j+1)*inner])
-			}
+			copy(ck[pos*inner:(pos+1)*inner], k[j*inner:(j+1)*inner])
+			copy(cv[pos*inner:(pos+1)*inner], v[j*inner:(j+1)*inner])
 			jobs[j] = attnJob{
 				q: q[j*inner:], qStride: inner, nq: 1, qpos: pos,
 				k: ck, v: cv, kvStride: inner, nk: pos + 1,
