@@ -83,14 +83,10 @@ func (a *agreement) add(got, want []float32, dim int) {
 	}
 	for t := 0; t < len(want)/dim; t++ {
 		g, w := got[t*dim:(t+1)*dim], want[t*dim:(t+1)*dim]
-		var gw, gg, ww float64
 		for i := range g {
-			gw += float64(g[i]) * float64(w[i])
-			gg += float64(g[i]) * float64(g[i])
-			ww += float64(w[i]) * float64(w[i])
 			a.maxAbs = max(a.maxAbs, math.Abs(float64(g[i]-w[i])))
 		}
-		c := gw / math.Sqrt(gg*ww)
+		c := cosine(g, w)
 		a.meanCos = (a.meanCos*float64(a.tokens) + c) / float64(a.tokens+1)
 		a.minCos = min(a.minCos, c)
 		a.tokens++

@@ -11,6 +11,7 @@ import (
 
 	"github.com/palid/palid/capture"
 	"github.com/palid/palid/capture/synth"
+	palirt "github.com/palid/palid/runtime"
 )
 
 func TestOpenVersion(t *testing.T) {
@@ -77,17 +78,6 @@ func faceModel(t *testing.T) string {
 	return p
 }
 
-// hwc turns a CHW image in [-1, 1] into HWC.
-func hwc(chw []float32, w, h int) []float32 {
-	out := make([]float32, len(chw))
-	for c := 0; c < 3; c++ {
-		for i := 0; i < w*h; i++ {
-			out[i*3+c] = chw[c*w*h+i]
-		}
-	}
-	return out
-}
-
 func sigmoid(x float32) float64 { return 1 / (1 + math.Exp(-float64(x))) }
 
 // TestFaceDetection runs a real third-party model through the binding:
@@ -130,13 +120,16 @@ func TestFaceDetection(t *testing.T) {
 
 	run := func(img image.Image) (box, score []float32) {
 		t.Helper()
-		if err := in.SetFloat32s(hwc(capture.Normalize(img, 128, 128), 128, 128)); err != nil {
+		pix, err := frameHWC(palirt.Image{Width: 128, Height: 128, Pix: capture.Normalize(img, 128, 128)}, 128)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := in.SetFloat32s(pix); err != nil {
 			t.Fatal(err)
 		}
 		if err := it.Invoke(); err != nil {
 			t.Fatal(err)
 		}
-		var err error
 		if box, err = boxes.Float32s(); err != nil {
 			t.Fatal(err)
 		}
