@@ -27,9 +27,12 @@ func axpyAVX2(y *float32, a float32, x *float32, n int)
 //go:noescape
 func gemmF32T4x16AVX2(c *float32, ldc int, a *float32, lda int, b *float32, ldb int, k, add int)
 
+//go:noescape
+func gemmF32T1x64AVX2(c *float32, a *float32, b *float32, ldb int, k, add int)
+
 var avx2Kernels = &kernelSet{
 	path:    "avx2",
-	gemmF32: gemmF32Tiles(gemmF32T4x16AVX2, axpyAVX2Slice),
+	gemmF32: gemmF32Tiles(gemmF32T4x16AVX2, gemmF32T1x64AVX2, axpyAVX2Slice),
 	dotQ8: func(w, x []byte) float32 {
 		nb := len(x) / q8Bytes
 		if nb == 0 {

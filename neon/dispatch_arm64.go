@@ -45,7 +45,10 @@ func axpyNEON(y *float32, a float32, x *float32, n int)
 //go:noescape
 func gemmF32T4x16NEON(c *float32, ldc int, a *float32, lda int, b *float32, ldb int, k, add int)
 
-var gemmF32Asm = gemmF32Tiles(gemmF32T4x16NEON, axpyAsm)
+//go:noescape
+func gemmF32T1x64NEON(c *float32, a *float32, b *float32, ldb int, k, add int)
+
+var gemmF32Asm = gemmF32Tiles(gemmF32T4x16NEON, gemmF32T1x64NEON, axpyAsm)
 
 // dot1 wraps a one-row assembly kernel with the bounds checks.
 func dot1(k func(w, x *byte, nb int) float32, wBytes int) func(w, x []byte) float32 {

@@ -58,12 +58,19 @@ func gemmF32Generic(c []float32, ldc int, a []float32, lda int, b []float32, ldb
 // strides in elements) over k >= 1 products; add != 0 adds to c.
 type gemmF32Tile func(c *float32, ldc int, a *float32, lda int, b *float32, ldb int, k, add int)
 
+// gemmF32Row is an assembly kernel for one row of 64 columns: c[j] (+)=
+// sum_p a[p] * b[p*ldb+j] for j < 64, over k >= 1 products summed in
+// float32 before adding to c; add != 0 adds to c.
+type gemmF32Row func(c *float32, a *float32, b *float32, ldb int, k, add int)
+
 // gemmF32Tiles runs tile over the full 4 x 16 tiles of the product, the
-// Go twin over the last columns (fewer than 16) of those rows, and axpy
-// (y += a*x) over the last rows (fewer than 4). The last rows add their
-// products to c one at a time rather than summing them first: the same
-// products, rounded in a different order.
-func gemmF32Tiles(tile gemmF32Tile, axpy func(y []float32, a float32, x []float32)) gemmF32Func {
+// Go twin over the last columns (fewer than 16) of those rows, and for the
+// last rows (fewer than 4; one query against many keys, the decoder's
+// attention) row over their full blocks of 64 columns and axpy (y += a*x)
+// over the columns left. The axpy columns add their products to c one at
+// a time rather than summing them first: the same products, rounded in a
+// different order.
+func gemmF32Tiles(tile gemmF32Tile, row gemmF32Row, axpy func(y []float32, a float32, x []float32)) gemmF32Func {
 	return func(c []float32, ldc int, a []float32, lda int, b []float32, ldb int, m, n, k int, add bool) {
 		if m == 0 || n == 0 {
 			return
@@ -76,7 +83,7 @@ func gemmF32Tiles(tile gemmF32Tile, axpy func(y []float32, a float32, x []float3
 		if add {
 			addi = 1
 		}
-		m4, n16 := m&^3, n&^15
+		m4, n16, n64 := m&^3, n&^15, n&^63
 		for i := 0; i < m4; i += 4 {
 			for j := 0; j < n16; j += 16 {
 				tile(&c[i*ldc+j], ldc, &a[i*lda], lda, &b[j], ldb, k, addi)
@@ -85,15 +92,20 @@ func gemmF32Tiles(tile gemmF32Tile, axpy func(y []float32, a float32, x []float3
 		if n16 < n && m4 > 0 {
 			gemmF32Generic(c[n16:], ldc, a, lda, b[n16:], ldb, m4, n-n16, k, add)
 		}
-		// The last m%4 rows (one query against many keys, the decoder's
-		// cross-attention): row by row, k axpys of b's rows into c's row.
 		for i := m4; i < m; i++ {
-			ci := c[i*ldc : i*ldc+n]
+			ai := a[i*lda : i*lda+k]
+			for j := 0; j < n64; j += 64 {
+				row(&c[i*ldc+j], &ai[0], &b[j], ldb, k, addi)
+			}
+			if n64 == n {
+				continue
+			}
+			ci := c[i*ldc+n64 : i*ldc+n]
 			if !add {
 				clear(ci)
 			}
-			for p, x := range a[i*lda : i*lda+k] {
-				axpy(ci, x, b[p*ldb:p*ldb+n])
+			for p, x := range ai {
+				axpy(ci, x, b[p*ldb+n64:p*ldb+n])
 			}
 		}
 	}

@@ -193,3 +193,91 @@ gemmF32NEONstore:
 	WORD $0x4c00281c // st1 {v28.4s, v29.4s, v30.4s, v31.4s}, [x0]
 	ADD  R1, R0, R0
 	RET
+
+// func gemmF32T1x64NEON(c *float32, a *float32, b *float32, ldb int, k, add int)
+//
+// c[j] (+)= sum_p a[p] * b[p][j] for one row of 64 columns (a decode
+// step's query against a matrix), in sixteen accumulators v16..v31. Per p
+// one LD1R of a[p], four 64-byte loads of b's row and sixteen FMLA by
+// element. k >= 1; ldb in elements.
+TEXT ·gemmF32T1x64NEON(SB), NOSPLIT, $0-48
+	MOVD c+0(FP), R0
+	MOVD a+8(FP), R2
+	MOVD b+16(FP), R4
+	MOVD ldb+24(FP), R5
+	MOVD k+32(FP), R6
+	MOVD add+40(FP), R7
+	LSL  $2, R5
+	WORD $0x4f00e410 // movi v16.16b, #0
+	WORD $0x4f00e411 // movi v17.16b, #0
+	WORD $0x4f00e412 // movi v18.16b, #0
+	WORD $0x4f00e413 // movi v19.16b, #0
+	WORD $0x4f00e414 // movi v20.16b, #0
+	WORD $0x4f00e415 // movi v21.16b, #0
+	WORD $0x4f00e416 // movi v22.16b, #0
+	WORD $0x4f00e417 // movi v23.16b, #0
+	WORD $0x4f00e418 // movi v24.16b, #0
+	WORD $0x4f00e419 // movi v25.16b, #0
+	WORD $0x4f00e41a // movi v26.16b, #0
+	WORD $0x4f00e41b // movi v27.16b, #0
+	WORD $0x4f00e41c // movi v28.16b, #0
+	WORD $0x4f00e41d // movi v29.16b, #0
+	WORD $0x4f00e41e // movi v30.16b, #0
+	WORD $0x4f00e41f // movi v31.16b, #0
+
+gemmF32RowNEONloop:
+	WORD $0x4ddfc840 // ld1r {v0.4s}, [x2], #4
+	MOVD R4, R8
+	ADD  R5, R4, R4
+	WORD $0x4cdf2904 // ld1 {v4.4s, v5.4s, v6.4s, v7.4s}, [x8], #64
+	WORD $0x4cdf2908 // ld1 {v8.4s, v9.4s, v10.4s, v11.4s}, [x8], #64
+	WORD $0x4f801090 // fmla v16.4s, v4.4s, v0.s[0]
+	WORD $0x4f8010b1 // fmla v17.4s, v5.4s, v0.s[0]
+	WORD $0x4f8010d2 // fmla v18.4s, v6.4s, v0.s[0]
+	WORD $0x4f8010f3 // fmla v19.4s, v7.4s, v0.s[0]
+	WORD $0x4cdf290c // ld1 {v12.4s, v13.4s, v14.4s, v15.4s}, [x8], #64
+	WORD $0x4f801114 // fmla v20.4s, v8.4s, v0.s[0]
+	WORD $0x4f801135 // fmla v21.4s, v9.4s, v0.s[0]
+	WORD $0x4f801156 // fmla v22.4s, v10.4s, v0.s[0]
+	WORD $0x4f801177 // fmla v23.4s, v11.4s, v0.s[0]
+	WORD $0x4c402904 // ld1 {v4.4s, v5.4s, v6.4s, v7.4s}, [x8]
+	WORD $0x4f801198 // fmla v24.4s, v12.4s, v0.s[0]
+	WORD $0x4f8011b9 // fmla v25.4s, v13.4s, v0.s[0]
+	WORD $0x4f8011da // fmla v26.4s, v14.4s, v0.s[0]
+	WORD $0x4f8011fb // fmla v27.4s, v15.4s, v0.s[0]
+	WORD $0x4f80109c // fmla v28.4s, v4.4s, v0.s[0]
+	WORD $0x4f8010bd // fmla v29.4s, v5.4s, v0.s[0]
+	WORD $0x4f8010de // fmla v30.4s, v6.4s, v0.s[0]
+	WORD $0x4f8010ff // fmla v31.4s, v7.4s, v0.s[0]
+	SUBS $1, R6, R6
+	BNE  gemmF32RowNEONloop
+
+	CBZ  R7, gemmF32RowNEONstore
+	MOVD R0, R11
+	WORD $0x4cdf2960 // ld1 {v0.4s, v1.4s, v2.4s, v3.4s}, [x11], #64
+	WORD $0x4e20d610 // fadd v16.4s, v16.4s, v0.4s
+	WORD $0x4e21d631 // fadd v17.4s, v17.4s, v1.4s
+	WORD $0x4e22d652 // fadd v18.4s, v18.4s, v2.4s
+	WORD $0x4e23d673 // fadd v19.4s, v19.4s, v3.4s
+	WORD $0x4cdf2960 // ld1 {v0.4s, v1.4s, v2.4s, v3.4s}, [x11], #64
+	WORD $0x4e20d694 // fadd v20.4s, v20.4s, v0.4s
+	WORD $0x4e21d6b5 // fadd v21.4s, v21.4s, v1.4s
+	WORD $0x4e22d6d6 // fadd v22.4s, v22.4s, v2.4s
+	WORD $0x4e23d6f7 // fadd v23.4s, v23.4s, v3.4s
+	WORD $0x4cdf2960 // ld1 {v0.4s, v1.4s, v2.4s, v3.4s}, [x11], #64
+	WORD $0x4e20d718 // fadd v24.4s, v24.4s, v0.4s
+	WORD $0x4e21d739 // fadd v25.4s, v25.4s, v1.4s
+	WORD $0x4e22d75a // fadd v26.4s, v26.4s, v2.4s
+	WORD $0x4e23d77b // fadd v27.4s, v27.4s, v3.4s
+	WORD $0x4c402960 // ld1 {v0.4s, v1.4s, v2.4s, v3.4s}, [x11]
+	WORD $0x4e20d79c // fadd v28.4s, v28.4s, v0.4s
+	WORD $0x4e21d7bd // fadd v29.4s, v29.4s, v1.4s
+	WORD $0x4e22d7de // fadd v30.4s, v30.4s, v2.4s
+	WORD $0x4e23d7ff // fadd v31.4s, v31.4s, v3.4s
+
+gemmF32RowNEONstore:
+	WORD $0x4c9f2810 // st1 {v16.4s, v17.4s, v18.4s, v19.4s}, [x0], #64
+	WORD $0x4c9f2814 // st1 {v20.4s, v21.4s, v22.4s, v23.4s}, [x0], #64
+	WORD $0x4c9f2818 // st1 {v24.4s, v25.4s, v26.4s, v27.4s}, [x0], #64
+	WORD $0x4c00281c // st1 {v28.4s, v29.4s, v30.4s, v31.4s}, [x0]
+	RET

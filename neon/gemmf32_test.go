@@ -8,8 +8,8 @@ import (
 )
 
 // TestGemmF32Paths compares each path's GemmF32 with the Go twin on every
-// edge case of the 4 x 16 tiling (m, n and k below, at and above tile
-// multiples, k = 0), strides wider than the rows, add on and off, random
+// edge case of the 4 x 16 tiling and of the one-row 64-column kernel (m,
+// n and k below, at and above tile multiples, k = 0), strides wider than the rows, add on and off, random
 // data at several scales and extremes (±1e15, denormal-sized values,
 // zeros). Bound: (k+1) float32 roundings of sum |a*b|. Elements of c
 // outside the m x n block (the stride's gap) must be left untouched.
@@ -17,7 +17,7 @@ func TestGemmF32Paths(t *testing.T) {
 	forEachPath(t, func(t *testing.T, k *kernelSet) {
 		r := rand.New(rand.NewPCG(71, 72))
 		for _, m := range []int{1, 3, 4, 5, 8, 13, 32} {
-			for _, n := range []int{1, 15, 16, 17, 33, 64} {
+			for _, n := range []int{1, 15, 16, 17, 33, 64, 65, 128, 143} {
 				for _, kk := range []int{0, 1, 2, 7, 64, 129} {
 					for _, add := range []bool{false, true} {
 						for _, kind := range []string{"random", "extreme"} {
