@@ -220,8 +220,8 @@ func (g *graph) concat(name string, xs ...int) int {
 }
 
 // eval runs the graph in float32 on the inputs and returns every tensor's
-// values (constants included). pool, when not nil, runs the matrix
-// products on palid's kernels.
+// values (constants included). The matrix products run on palid's kernels,
+// on pool's workers (a nil pool: on the calling goroutine).
 func (g *graph) eval(pool *neon.Pool, inputs ...[]float32) ([][]float32, error) {
 	v := make([][]float32, len(g.t))
 	for i, t := range g.t {
@@ -252,29 +252,13 @@ func (g *graph) eval(pool *neon.Pool, inputs ...[]float32) ([][]float32, error) 
 			if op.in[2] >= 0 {
 				b = in(2)
 			}
-			if pool != nil {
-				mat := neon.Matrix{Type: neon.F32, Rows: m, Cols: k,
-					Data: unsafe.Slice((*byte)(unsafe.Pointer(&w[0])), 4*len(w))}
-				pool.MatMul(y, mat, x, n)
-				if b != nil {
-					for r := 0; r < n; r++ {
-						neon.Add(y[r*m:(r+1)*m], y[r*m:(r+1)*m], b)
-					}
-				}
-				break
-			}
-			for r := 0; r < n; r++ {
-				xr := x[r*k : (r+1)*k]
-				for c := 0; c < m; c++ {
-					wr := w[c*k : (c+1)*k]
-					var s float32
-					for j := range xr {
-						s += xr[j] * wr[j]
-					}
-					if b != nil {
-						s += b[c]
-					}
-					y[r*m+c] = s
+			// A nil pool runs MatMul on the calling goroutine.
+			mat := neon.Matrix{Type: neon.F32, Rows: m, Cols: k,
+				Data: unsafe.Slice((*byte)(unsafe.Pointer(&w[0])), 4*len(w))}
+			pool.MatMul(y, mat, x, n)
+			if b != nil {
+				for r := 0; r < n; r++ {
+					neon.Add(y[r*m:(r+1)*m], y[r*m:(r+1)*m], b)
 				}
 			}
 		case opAdd, opSub, opMul:
