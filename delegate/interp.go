@@ -47,13 +47,16 @@ func (t TensorType) String() string {
 type Model struct {
 	lib  *Library
 	p    uintptr
+	buf  uintptr // C copy of the flatbuffer, which TFLite reads in place
 	path string
 }
 
 // LoadModel reads a .tflite file. A file that is not a valid TFLite model
 // is an error naming it: the flatbuffer is checked in Go first (offsets,
 // indices, shapes and buffer sizes), because TFLite aborts the process on
-// some malformed models instead of returning an error.
+// some malformed models instead of returning an error. TFLite is then
+// given the very bytes that were checked (a copy in C memory, kept until
+// Close), not the file again, which could have changed in between.
 func (l *Library) LoadModel(path string) (*Model, error) {
 	if _, err := statFile(path); err != nil {
 		return nil, fmt.Errorf("tflite: model %s: %w", path, err)
@@ -65,13 +68,14 @@ func (l *Library) LoadModel(path string) (*Model, error) {
 	if err := checkModel(data); err != nil {
 		return nil, fmt.Errorf("tflite: %s is not a valid TFLite model: %w", path, err)
 	}
-	data = nil
-	p := l.call("TfLiteModelCreateFromFile", uintptr(unsafe.Pointer(&cBytes(path)[0])))
+	buf := l.libc.alloc(len(data))
+	copy(unsafe.Slice((*byte)(ptr(buf)), len(data)), data)
+	p := l.call("TfLiteModelCreate", buf, uintptr(len(data)))
 	if p == 0 {
+		l.libc.release(buf)
 		return nil, fmt.Errorf("tflite: %s is not a valid TFLite model", path)
 	}
-	m := &Model{lib: l, p: p, path: path}
-	return m, nil
+	return &Model{lib: l, p: p, buf: buf, path: path}, nil
 }
 
 // Path is the file the model was read from.
@@ -82,6 +86,8 @@ func (m *Model) Close() error {
 	if m.p != 0 {
 		m.lib.call("TfLiteModelDelete", m.p)
 		m.p = 0
+		m.lib.libc.release(m.buf)
+		m.buf = 0
 	}
 	return nil
 }

@@ -16,7 +16,7 @@ import (
 // symbol is an error at Open and never a crash later.
 var capiSymbols = []string{
 	"TfLiteVersion",
-	"TfLiteModelCreateFromFile",
+	"TfLiteModelCreate",
 	"TfLiteModelDelete",
 	"TfLiteInterpreterOptionsCreate",
 	"TfLiteInterpreterOptionsDelete",
@@ -196,11 +196,6 @@ func (c *libc) format(format, args uintptr) string {
 // ptr turns an address owned by C into a pointer without tripping vet's
 // unsafeptr check (the memory is not Go's, so the GC does not care).
 func ptr(u uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&u)) }
-
-// cBytes is a Go string as a NUL-terminated byte slice; pass
-// uintptr(unsafe.Pointer(&b[0])) directly in a purego.SyscallN argument
-// list, which keeps it alive for the call.
-func cBytes(s string) []byte { return append([]byte(s), 0) }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 

@@ -27,7 +27,7 @@ func TestOpenErrors(t *testing.T) {
 	os.WriteFile(text, []byte("this is not an ELF file\n"), 0o644)
 	// A real shared library that lacks most of the C API.
 	partial := buildC(t, "partial", `const char* TfLiteVersion(void) { return "0.0"; }
-void* TfLiteModelCreateFromFile(const char* p) { return 0; }
+void* TfLiteModelCreate(const void* p, unsigned long n) { return 0; }
 `)
 	for _, c := range []struct{ path, want string }{
 		{"", "no library path"},
