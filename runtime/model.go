@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/palid/palid/internal/mmap"
 	"github.com/palid/palid/neon"
 	"github.com/palid/palid/runtime/gguf"
 	"github.com/palid/palid/runtime/spm"
@@ -164,7 +165,7 @@ func (m *Model) pack() {
 		for _, w := range ms[lo:hi] {
 			*w = neon.Pack(*w)
 			if w.Packed() && w != &t.embd {
-				releaseMapped(w.Data) // only the packed copy is read from now on
+				mmap.Release(w.Data) // only the packed copy is read from now on
 			}
 		}
 	})

@@ -1,4 +1,4 @@
-package runtime
+package mmap
 
 import (
 	"os"
@@ -6,12 +6,12 @@ import (
 	"unsafe"
 )
 
-// releaseMapped tells the kernel that the pages of b, part of a read-only
-// file mapping, are not needed any more (MADV_DONTNEED): they leave the
+// Release tells the kernel that the pages of b, part of a read-only
+// file mapping (File), are not needed any more (MADV_DONTNEED): they leave the
 // process's resident set and are read again from the page cache if
 // touched. Only whole pages inside b are released. Errors are ignored:
 // the advice is an optimisation.
-func releaseMapped(b []byte) {
+func Release(b []byte) {
 	if len(b) == 0 {
 		return
 	}
