@@ -30,23 +30,16 @@ func b2i(b bool) int {
 	return 0
 }
 
+// tileQ8Asm wraps Q8_0 tile kernels, which need no block sums, as
+// tileSumsAsm's kernels.
 func tileQ8Asm(t4 tileQ8T4Func, t1 tileQ8T1Func) tileFunc {
-	return func(out []float32, ostride int, w []byte, a *actQ8, t0, nt, b0, nb int, add bool) {
-		if nb == 0 || nt == 0 {
-			tileQ8Generic(out, ostride, w, a, t0, nt, b0, nb, add)
-			return
-		}
-		checkTile(out, ostride, w, packQ8Bytes, a, t0, nt, b0, nb)
-		u := 0
-		if nt == 4 {
-			t4(&out[0], ostride, &w[0], &a.qs[t0*a.k+b0*qk], a.k, &a.ds[t0*a.nb+b0], a.nb, nb, b2i(add))
-			u = 4
-		}
-		for ; u < nt; u++ {
-			t := t0 + u
-			t1(&out[u*ostride], &w[0], &a.qs[t*a.k+b0*qk], &a.ds[t*a.nb+b0], nb, b2i(add))
-		}
-	}
+	return tileSumsAsm(packQ8Bytes, tileQ8Generic,
+		func(out *float32, ostride int, w, x *byte, xstride int, d *float32, _ *int32, dstride, nb, add int) {
+			t4(out, ostride, w, x, xstride, d, dstride, nb, add)
+		},
+		func(out *float32, w, x *byte, d *float32, _ *int32, nb, add int) {
+			t1(out, w, x, d, nb, add)
+		}, false)
 }
 
 // tileQ4Asm wraps Q4_0 tile kernels; the 4-token kernel gets the block
