@@ -229,35 +229,7 @@ func layerNormApplyAVX2(dst, x, w, b *float32, n int, m, inv float32)
 //go:noescape
 func rmsNormApplyAVX2(dst, x, w *float32, n int, inv float32)
 
-var avx2Norms = normKernels{
-	sum: func(x []float32) float64 {
-		if len(x) == 0 {
-			return 0
-		}
-		return sumF64AVX2(&x[0], len(x))
-	},
-	sumSqDev: func(x []float32, mean float64) float64 {
-		if len(x) == 0 {
-			return 0
-		}
-		return sumSqDevF64AVX2(&x[0], len(x), mean)
-	},
-	layerApply: func(dst, x, w, b []float32, m, inv float32) {
-		if len(x) == 0 {
-			return
-		}
-		_, _, _ = dst[len(x)-1], w[len(x)-1], b[len(x)-1]
-		layerNormApplyAVX2(&dst[0], &x[0], &w[0], &b[0], len(x), m, inv)
-	},
-	rmsApply: func(dst, x, w []float32, inv float32) {
-		if len(x) == 0 {
-			return
-		}
-		_, _ = dst[len(x)-1], w[len(x)-1]
-		rmsNormApplyAVX2(&dst[0], &x[0], &w[0], len(x), inv)
-	},
-	width: 8,
-}
+var avx2Norms = asmNorms(sumF64AVX2, sumSqDevF64AVX2, layerNormApplyAVX2, rmsNormApplyAVX2, 8)
 
 //go:noescape
 func dotF16AVX2(w *byte, x *float32, n int) float32

@@ -319,35 +319,7 @@ func layerNormApplyNEON(dst, x, w, b *float32, n int, m, inv float32)
 //go:noescape
 func rmsNormApplyNEON(dst, x, w *float32, n int, inv float32)
 
-var neonNorms = normKernels{
-	sum: func(x []float32) float64 {
-		if len(x) == 0 {
-			return 0
-		}
-		return sumF64NEON(&x[0], len(x))
-	},
-	sumSqDev: func(x []float32, mean float64) float64 {
-		if len(x) == 0 {
-			return 0
-		}
-		return sumSqDevF64NEON(&x[0], len(x), mean)
-	},
-	layerApply: func(dst, x, w, b []float32, m, inv float32) {
-		if len(x) == 0 {
-			return
-		}
-		_, _, _ = dst[len(x)-1], w[len(x)-1], b[len(x)-1]
-		layerNormApplyNEON(&dst[0], &x[0], &w[0], &b[0], len(x), m, inv)
-	},
-	rmsApply: func(dst, x, w []float32, inv float32) {
-		if len(x) == 0 {
-			return
-		}
-		_, _ = dst[len(x)-1], w[len(x)-1]
-		rmsNormApplyNEON(&dst[0], &x[0], &w[0], len(x), inv)
-	},
-	width: 4,
-}
+var neonNorms = asmNorms(sumF64NEON, sumSqDevF64NEON, layerNormApplyNEON, rmsNormApplyNEON, 4)
 
 //go:noescape
 func dotF16NEON(w *byte, x *float32, n int) float32
