@@ -123,29 +123,20 @@ var asimdKernels = &kernelSet{
 	names:     []string{"tileQ8ASIMD", "tileQ4ASIMD", "quantizeActNEON", "dotQ8ASIMD", "dotQ4Q8ASIMD", "quantizeQ8Generic", "f16ToF32NEON", "dotF16NEON", "geluNEON", "siluNEON", "softmaxExpNEON", "layerNormNEON", "rmsNormNEON", "dotF32NEON", "axpyNEON", "gemmF32NEON"},
 }
 
-var sdotKernels = &kernelSet{
-	path:      "sdot",
-	dotQ8:     dot1(dotQ8SDOT, q8Bytes),
-	dotQ8x2:   dot2(dotQ8x2SDOT, q8Bytes),
-	dotQ4Q8:   dot1(dotQ4Q8SDOT, q4Bytes),
-	dotQ4Q8x2: dot2(dotQ4Q8x2SDOT, q4Bytes),
-	quantQ8:   quantizeQ8Generic,
-	f16ToF32:  f16ToF32Asm,
-	dotF16:    dotF16Asm,
-	gelu:      geluAsm,
-	silu:      siluAsm,
-	softmax:   softmaxAsm,
-	expSum:    expSumAsm,
-	layerNorm: neonNorms.layerNorm,
-	rmsNorm:   neonNorms.rmsNorm,
-	tileQ8:    tileQ8SDOT,
-	tileQ4:    tileQ4SDOT,
-	quantAct:  quantizeActAsm,
-	dotF32:    dotF32Asm,
-	axpy:      axpyAsm,
-	gemmF32:   gemmF32Asm,
-	names:     []string{"tileQ8SDOT", "tileQ4SDOT", "quantizeActNEON", "dotQ8SDOT", "dotQ8x2SDOT", "dotQ4Q8SDOT", "dotQ4Q8x2SDOT", "quantizeQ8Generic", "f16ToF32NEON", "dotF16NEON", "geluNEON", "siluNEON", "softmaxExpNEON", "layerNormNEON", "rmsNormNEON", "dotF32NEON", "axpyNEON", "gemmF32NEON"},
-}
+// sdotKernels is the asimd path with the Q8_0 and Q4_0 kernels on SDOT
+// (dotprod).
+var sdotKernels = func() *kernelSet {
+	k := *asimdKernels
+	k.path = "sdot"
+	k.dotQ8 = dot1(dotQ8SDOT, q8Bytes)
+	k.dotQ8x2 = dot2(dotQ8x2SDOT, q8Bytes)
+	k.dotQ4Q8 = dot1(dotQ4Q8SDOT, q4Bytes)
+	k.dotQ4Q8x2 = dot2(dotQ4Q8x2SDOT, q4Bytes)
+	k.tileQ8 = tileQ8SDOT
+	k.tileQ4 = tileQ4SDOT
+	k.names = []string{"tileQ8SDOT", "tileQ4SDOT", "quantizeActNEON", "dotQ8SDOT", "dotQ8x2SDOT", "dotQ4Q8SDOT", "dotQ4Q8x2SDOT", "quantizeQ8Generic", "f16ToF32NEON", "dotF16NEON", "geluNEON", "siluNEON", "softmaxExpNEON", "layerNormNEON", "rmsNormNEON", "dotF32NEON", "axpyNEON", "gemmF32NEON"}
+	return &k
+}()
 
 // smmlaKernels is the sdot path with the Q8_0 tile and the row-pair
 // kernels on SMMLA (i8mm); Q4_0 stays on the SDOT tile.
