@@ -134,6 +134,7 @@ class T5Attention(nn.Module):
         d, h, dk = cfg["d_model"], cfg["num_heads"], cfg["d_kv"]
         self.h, self.dk = h, dk
         self.bidirectional = bidirectional
+        self.logit_penalty = None
         self.nb = cfg["relative_attention_num_buckets"]
         self.md = cfg["relative_attention_max_distance"]
         self.q = nn.Linear(d, h * dk, bias=False)
@@ -161,6 +162,10 @@ class T5Attention(nn.Module):
         k = self.k(kv).view(b, m, self.h, self.dk).transpose(1, 2)
         v = self.v(kv).view(b, m, self.h, self.dk).transpose(1, 2)
         s = q @ k.transpose(-1, -2)
+        if self.training and self.logit_penalty is not None:
+            # Training only: the mean squared score, which the trainer can
+            # penalise so that no head saturates (see train.py).
+            self.logit_penalty.append(s.float().pow(2).mean())
         if bias is not None:
             s = s + bias
         a = torch.softmax(s.float(), dim=-1)
