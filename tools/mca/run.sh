@@ -14,7 +14,8 @@
 # llvm-mca reports, the number of SDOT instructions in the body, and the
 # fraction of the SDOT issue limit reached (Cortex-A76 issues 2 SDOT per
 # cycle: limit = sdots/2 cycles per iteration). For the F32 GEMM tile
-# (gemmF32T4x16NEON, one step of p: 16 FMLA) the column counts FMLAs, whose
+# (gemmF32T4x16NEON, four steps of p: 64 FMLA) and its one-row kernel
+# (gemmF32T1x64NEON, one step: 16 FMLA) the column counts FMLAs, whose
 # limit is also 2 per cycle.
 #
 # Needs Debian's binutils-aarch64-linux-gnu and llvm. Run from anywhere:
@@ -33,7 +34,7 @@ tmp=$(mktemp -d)
 trap '[ -n "${KEEP:-}" ] && echo "kept $tmp" >&2 || rm -rf "$tmp"' EXIT
 GOARCH=arm64 CGO_ENABLED=0 go test -c -o "$tmp/neon.test" ./neon/
 aarch64-linux-gnu-objdump -d --no-show-raw-insn "$tmp/neon.test" > "$tmp/dis.txt"
-kernels=${*:-gemmF32T4x16NEON tileQ8T4SDOT tileQ4T4SDOT tileQ8T1SDOT tileQ4T1SDOT tileQ8T2ASIMD tileQ4T2ASIMD tileQ8T4SMMLA dotQ8ASIMD dotQ8SDOT dotQ8x2SDOT dotQ4Q8SDOT dotQ4Q8x2SDOT dotQ8x2SMMLA dotF32NEON}
+kernels=${*:-gemmF32T4x16NEON gemmF32T1x64NEON tileQ8T4SDOT tileQ4T4SDOT tileQ8T1SDOT tileQ4T1SDOT tileQ8T2ASIMD tileQ4T2ASIMD tileQ8T4SMMLA dotQ8ASIMD dotQ8SDOT dotQ8x2SDOT dotQ4Q8SDOT dotQ4Q8x2SDOT dotQ8x2SMMLA dotF32NEON}
 printf '%-16s %6s %8s %6s %8s %6s\n' kernel sdots "$CPU" limit "$CPU2" limit
 for k in $kernels; do
 	# The function's lines, then the loop. Tile kernels (tile*) are
