@@ -396,9 +396,6 @@ func (s *decoder) cacheKV(c []float32, i int) (k, v []float32) {
 // first child of a beam takes its cache over, further children get a
 // copy of the rows written so far.
 func (s *decoder) reorder(parents []int) {
-	if len(parents) == 1 && parents[0] == 0 && len(s.caches) == 1 {
-		return
-	}
 	used := s.used[:0]
 	for range s.caches {
 		used = append(used, false)
