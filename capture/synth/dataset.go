@@ -28,10 +28,27 @@ type Record struct {
 	Seed   int64    `json:"seed"` // the scene or clip seed
 }
 
+// SceneRecord is one line of scenes.jsonl: what a scene holds, and where.
+type SceneRecord struct {
+	Image  string `json:"image"`  // the picture, relative to the dataset directory
+	Labels string `json:"labels"` // its label map (Scene.Labels) as an 8-bit grey PNG
+	// Objects lists the scene's objects in order: label 1+i is Objects[i].
+	Objects []SceneObject `json:"objects"`
+	Sign    string        `json:"sign,omitempty"` // the sign's code (label 255); empty: no sign
+	Seed    int64         `json:"seed"`
+}
+
+// SceneObject is an object of a SceneRecord.
+type SceneObject struct {
+	Shape string `json:"shape"`
+	Color string `json:"color"`
+}
+
 // WriteDataset writes count scenes (or, with clips, count clips) of the
 // dataset of seed into dir at ImageSize pixels: scene-NNNNNN.png files, or
 // clip-NNNNNN/frame-NN.png folders, and questions.jsonl with one Record per
-// question.
+// question. For scenes it also writes each scene's label map,
+// scene-NNNNNN.labels.png, and scenes.jsonl with one SceneRecord per scene.
 func WriteDataset(dir string, seed int64, count int, clips bool) error {
 	return WriteDatasetSize(dir, seed, count, clips, ImageSize)
 }
@@ -55,6 +72,17 @@ func WriteDatasetSize(dir string, seed int64, count int, clips bool, size int) e
 	w := bufio.NewWriter(f)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
+	var sf *os.File
+	var sw *bufio.Writer
+	var senc *json.Encoder
+	if !clips {
+		if sf, err = os.Create(filepath.Join(dir, "scenes.jsonl")); err != nil {
+			return fmt.Errorf("synth: %w", err)
+		}
+		defer sf.Close()
+		sw = bufio.NewWriter(sf)
+		senc = json.NewEncoder(sw)
+	}
 	for i := 0; i < count; i++ {
 		s := ItemSeed(seed, i)
 		var images []string
@@ -81,6 +109,20 @@ func WriteDatasetSize(dir string, seed int64, count int, clips bool, size int) e
 			}
 			images = []string{p}
 			qs = sc.Questions()
+			lp := fmt.Sprintf("scene-%06d.labels.png", i)
+			if err := writePNG(filepath.Join(dir, lp), sc.Labels(size)); err != nil {
+				return err
+			}
+			rec := SceneRecord{Image: p, Labels: lp, Seed: s}
+			for _, o := range sc.Objects {
+				rec.Objects = append(rec.Objects, SceneObject{Shape: o.Shape.String(), Color: o.Color.String()})
+			}
+			if sc.Sign != nil {
+				rec.Sign = sc.Sign.Text
+			}
+			if err := senc.Encode(rec); err != nil {
+				return fmt.Errorf("synth: %w", err)
+			}
 		}
 		for _, q := range qs {
 			if err := enc.Encode(Record{Images: images, Prompt: q.Prompt, Answer: q.Answer, Task: q.Task(), Seed: s}); err != nil {
@@ -88,11 +130,19 @@ func WriteDatasetSize(dir string, seed int64, count int, clips bool, size int) e
 			}
 		}
 	}
-	if err := w.Flush(); err != nil {
-		return fmt.Errorf("synth: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("synth: %w", err)
+	for _, out := range []struct {
+		w *bufio.Writer
+		f *os.File
+	}{{w, f}, {sw, sf}} {
+		if out.w == nil {
+			continue
+		}
+		if err := out.w.Flush(); err != nil {
+			return fmt.Errorf("synth: %w", err)
+		}
+		if err := out.f.Close(); err != nil {
+			return fmt.Errorf("synth: %w", err)
+		}
 	}
 	return nil
 }

@@ -346,6 +346,51 @@ func (s Scene) Render(size int) *image.RGBA {
 	return render(size, s.bg, s.Objects, s.Sign, newRand(s.Seed, 100+uint64(size)<<8))
 }
 
+// Label values of Scene.Labels besides 1+i for object i.
+const (
+	LabelBackground = 0   // neither an object nor the sign
+	LabelSign       = 255 // the sign's panel, its printed code included
+)
+
+// Labels returns what each pixel of Render(size) shows: 1+i where object
+// i (Objects[i]) covers at least half of the pixel (the last such object,
+// as Render draws later objects on top), LabelSign where the sign's panel
+// does (drawn last), LabelBackground elsewhere. It is for training that
+// needs to know where each thing is, such as a dense head that teaches a
+// vision tower the shapes.
+func (s Scene) Labels(size int) *image.Gray {
+	if size < 1 {
+		size = 1
+	}
+	img := image.NewGray(image.Rect(0, 0, size, size))
+	inv := 1 / float64(size)
+	var signW, signH float64
+	if s.Sign != nil {
+		signW, signH = s.Sign.Size()
+	}
+	for py := 0; py < size; py++ {
+		for px := 0; px < size; px++ {
+			cx, cy := (float64(px)+0.5)*inv, (float64(py)+0.5)*inv
+			label := uint8(LabelBackground)
+			for i, o := range s.Objects {
+				if math.Abs(cx-o.X) > o.Size+inv || math.Abs(cy-o.Y) > o.Size+inv {
+					continue
+				}
+				if coverage(px, py, inv, func(x, y float64) bool { return inside(o, x, y) }) >= 0.5 {
+					label = uint8(1 + i)
+				}
+			}
+			if g := s.Sign; g != nil && coverage(px, py, inv, func(x, y float64) bool {
+				return x >= g.X && x < g.X+signW && y >= g.Y && y < g.Y+signH
+			}) >= 0.5 {
+				label = LabelSign
+			}
+			img.Pix[img.PixOffset(px, py)] = label
+		}
+	}
+	return img
+}
+
 // Frames draws the clip's frames at size x size.
 func (c Clip) Frames(size int) []*image.RGBA {
 	out := make([]*image.RGBA, c.N)

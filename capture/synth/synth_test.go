@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"image"
 	"image/png"
 	"math"
@@ -350,6 +351,11 @@ func TestWriteDataset(t *testing.T) {
 			if len(ents) != ClipFrames {
 				t.Errorf("clip folder holds %d files", len(ents))
 			}
+			if _, err := os.Stat(filepath.Join(dir, "scenes.jsonl")); err == nil {
+				t.Error("scenes.jsonl written for clips")
+			}
+		} else {
+			checkSceneRecords(t, dir, 3, 5)
 		}
 	}
 	if err := WriteDataset(t.TempDir(), 1, -1, false); err == nil {
@@ -369,5 +375,113 @@ func BenchmarkRender64(b *testing.B) {
 	s := NewScene(1)
 	for b.Loop() {
 		s.Render(64)
+	}
+}
+
+// TestLabels checks each scene's label map against its picture: every
+// object and every sign gets labelled pixels; the pixels of object i whose
+// four neighbours carry the same label show, on average, object i's colour
+// (within the per-pixel noise); the sign's pixels are its panel's area.
+func TestLabels(t *testing.T) {
+	for seed := int64(0); seed < 300; seed++ {
+		s := NewScene(seed)
+		img, lab := s.Render(ImageSize), s.Labels(ImageSize)
+		if lab.Bounds() != img.Bounds() {
+			t.Fatalf("seed %d: labels %v, picture %v", seed, lab.Bounds(), img.Bounds())
+		}
+		at := func(x, y int) uint8 { return lab.GrayAt(x, y).Y }
+		var sum [256][3]float64
+		var n, all [256]int
+		for y := 0; y < ImageSize; y++ {
+			for x := 0; x < ImageSize; x++ {
+				l := at(x, y)
+				all[l]++
+				if l != LabelBackground && l != LabelSign && int(l) > len(s.Objects) {
+					t.Fatalf("seed %d: label %d at (%d, %d) with %d objects", seed, l, x, y, len(s.Objects))
+				}
+				if x == 0 || y == 0 || x == ImageSize-1 || y == ImageSize-1 ||
+					at(x-1, y) != l || at(x+1, y) != l || at(x, y-1) != l || at(x, y+1) != l {
+					continue
+				}
+				c := img.RGBAAt(x, y)
+				sum[l][0] += float64(c.R)
+				sum[l][1] += float64(c.G)
+				sum[l][2] += float64(c.B)
+				n[l]++
+			}
+		}
+		for i, o := range s.Objects {
+			l := 1 + i
+			if all[l] == 0 {
+				t.Fatalf("seed %d: object %d (%s %s) has no labelled pixel", seed, i, o.Color, o.Shape)
+			}
+			if n[l] == 0 {
+				continue // a thin shape with no interior pixel
+			}
+			for k := range 3 {
+				if d := math.Abs(sum[l][k]/float64(n[l]) - colorRGB[o.Color][k]); d > 8 {
+					t.Fatalf("seed %d: object %d (%s %s): interior channel %d averages %.1f, colour %.0f",
+						seed, i, o.Color, o.Shape, k, sum[l][k]/float64(n[l]), colorRGB[o.Color][k])
+				}
+			}
+		}
+		if s.Sign != nil {
+			w, h := s.Sign.Size()
+			area := w * h * ImageSize * ImageSize
+			if got := float64(all[LabelSign]); math.Abs(got-area) > 2*(w+h)*ImageSize {
+				t.Fatalf("seed %d: %v sign pixels, panel area %.0f", seed, got, area)
+			}
+		} else if all[LabelSign] != 0 {
+			t.Fatalf("seed %d: %d sign pixels without a sign", seed, all[LabelSign])
+		}
+	}
+}
+
+// checkSceneRecords checks scenes.jsonl of a scene dataset: one record per
+// scene, in order, whose objects, sign and label map are the scene's own.
+func checkSceneRecords(t *testing.T, dir string, seed int64, count int) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, "scenes.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	if len(lines) != count {
+		t.Fatalf("scenes.jsonl has %d lines, want %d", len(lines), count)
+	}
+	for i, l := range lines {
+		var r SceneRecord
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("scenes.jsonl line %d: %v", i+1, err)
+		}
+		s := NewScene(ItemSeed(seed, i))
+		if r.Seed != s.Seed || r.Image != fmt.Sprintf("scene-%06d.png", i) || len(r.Objects) != len(s.Objects) {
+			t.Fatalf("scenes.jsonl line %d: %+v, scene %+v", i+1, r, s)
+		}
+		for j, o := range s.Objects {
+			if r.Objects[j] != (SceneObject{Shape: o.Shape.String(), Color: o.Color.String()}) {
+				t.Fatalf("scenes.jsonl line %d: object %d is %+v, scene has %s %s", i+1, j, r.Objects[j], o.Color, o.Shape)
+			}
+		}
+		want := ""
+		if s.Sign != nil {
+			want = s.Sign.Text
+		}
+		if r.Sign != want {
+			t.Fatalf("scenes.jsonl line %d: sign %q", i+1, r.Sign)
+		}
+		f, err := os.Open(filepath.Join(dir, r.Labels))
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(f)
+		f.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", r.Labels, err)
+		}
+		g, ok := img.(*image.Gray)
+		if !ok || !bytes.Equal(g.Pix, s.Labels(ImageSize).Pix) {
+			t.Fatalf("%s: not the scene's label map (%T)", r.Labels, img)
+		}
 	}
 }
