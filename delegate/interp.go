@@ -3,6 +3,7 @@ package delegate
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"runtime"
@@ -54,28 +55,49 @@ type Model struct {
 // LoadModel reads a .tflite file. A file that is not a valid TFLite model
 // is an error naming it: the flatbuffer is checked in Go first (offsets,
 // indices, shapes and buffer sizes), because TFLite aborts the process on
-// some malformed models instead of returning an error. TFLite is then
-// given the very bytes that were checked (a copy in C memory, kept until
-// Close), not the file again, which could have changed in between.
+// some malformed models instead of returning an error. The file is read
+// once, into C memory kept until Close, and TFLite is given the very bytes
+// that were checked, not the file again, which could have changed in
+// between.
 func (l *Library) LoadModel(path string) (*Model, error) {
-	if _, err := statFile(path); err != nil {
-		return nil, fmt.Errorf("tflite: model %s: %w", path, err)
-	}
-	data, err := os.ReadFile(path)
+	buf, n, err := l.readC(path)
 	if err != nil {
 		return nil, fmt.Errorf("tflite: model %s: %w", path, err)
 	}
-	if err := checkModel(data); err != nil {
+	if err := checkModel(unsafe.Slice((*byte)(ptr(buf)), n)); err != nil {
+		l.libc.release(buf)
 		return nil, fmt.Errorf("tflite: %s is not a valid TFLite model: %w", path, err)
 	}
-	buf := l.libc.alloc(len(data))
-	copy(unsafe.Slice((*byte)(ptr(buf)), len(data)), data)
-	p := l.call("TfLiteModelCreate", buf, uintptr(len(data)))
+	p := l.call("TfLiteModelCreate", buf, uintptr(n))
 	if p == 0 {
 		l.libc.release(buf)
 		return nil, fmt.Errorf("tflite: %s is not a valid TFLite model", path)
 	}
 	return &Model{lib: l, p: p, buf: buf, path: path}, nil
+}
+
+// readC reads the regular file at path into C memory, returning its
+// address and length; free it with l.libc.release.
+func (l *Library) readC(path string) (uintptr, int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, 0, err
+	}
+	if !fi.Mode().IsRegular() {
+		return 0, 0, errors.New("not a regular file")
+	}
+	n := int(fi.Size())
+	buf := l.libc.alloc(n)
+	if _, err := io.ReadFull(f, unsafe.Slice((*byte)(ptr(buf)), n)); err != nil {
+		l.libc.release(buf)
+		return 0, 0, err
+	}
+	return buf, n, nil
 }
 
 // Path is the file the model was read from.
