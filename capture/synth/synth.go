@@ -364,25 +364,15 @@ func (s Scene) Labels(size int) *image.Gray {
 	}
 	img := image.NewGray(image.Rect(0, 0, size, size))
 	inv := 1 / float64(size)
-	var signW, signH float64
-	if s.Sign != nil {
-		signW, signH = s.Sign.Size()
-	}
 	for py := 0; py < size; py++ {
 		for px := 0; px < size; px++ {
-			cx, cy := (float64(px)+0.5)*inv, (float64(py)+0.5)*inv
 			label := uint8(LabelBackground)
 			for i, o := range s.Objects {
-				if math.Abs(cx-o.X) > o.Size+inv || math.Abs(cy-o.Y) > o.Size+inv {
-					continue
-				}
-				if coverage(px, py, inv, func(x, y float64) bool { return inside(o, x, y) }) >= 0.5 {
+				if objectCoverage(o, px, py, inv) >= 0.5 {
 					label = uint8(1 + i)
 				}
 			}
-			if g := s.Sign; g != nil && coverage(px, py, inv, func(x, y float64) bool {
-				return x >= g.X && x < g.X+signW && y >= g.Y && y < g.Y+signH
-			}) >= 0.5 {
+			if g := s.Sign; g != nil && coverage(px, py, inv, g.onPanel) >= 0.5 {
 				label = LabelSign
 			}
 			img.Pix[img.PixOffset(px, py)] = label
@@ -426,20 +416,14 @@ func render(size int, bg background, objs []Object, sign *Sign, noise *rand.Rand
 				rgb[k] = bg.Base[k] + bg.GradX*(cx-0.5) + bg.GradY*(cy-0.5)
 			}
 			for _, o := range objs {
-				if math.Abs(cx-o.X) > o.Size+inv || math.Abs(cy-o.Y) > o.Size+inv {
-					continue
-				}
-				cov := coverage(px, py, inv, func(x, y float64) bool { return inside(o, x, y) })
-				if cov > 0 {
+				if cov := objectCoverage(o, px, py, inv); cov > 0 {
 					for k := range rgb {
 						rgb[k] = rgb[k]*(1-cov) + colorRGB[o.Color][k]*cov
 					}
 				}
 			}
 			if sign != nil && cx > sign.X-inv && cx < sign.X+signW+inv && cy > sign.Y-inv && cy < sign.Y+signH+inv {
-				panel := coverage(px, py, inv, func(x, y float64) bool {
-					return x >= sign.X && x < sign.X+signW && y >= sign.Y && y < sign.Y+signH
-				})
+				panel := coverage(px, py, inv, sign.onPanel)
 				for k := range rgb {
 					rgb[k] = rgb[k]*(1-panel) + 238*panel
 				}
@@ -483,6 +467,22 @@ func coverage(px, py int, inv float64, in func(x, y float64) bool) float64 {
 		}
 	}
 	return float64(n) / (superSample * superSample)
+}
+
+// objectCoverage returns the fraction of pixel (px, py) (side inv) that
+// object o covers, 0 at once for pixels outside its bounding box.
+func objectCoverage(o Object, px, py int, inv float64) float64 {
+	cx, cy := (float64(px)+0.5)*inv, (float64(py)+0.5)*inv
+	if math.Abs(cx-o.X) > o.Size+inv || math.Abs(cy-o.Y) > o.Size+inv {
+		return 0
+	}
+	return coverage(px, py, inv, func(x, y float64) bool { return inside(o, x, y) })
+}
+
+// onPanel reports whether normalized point (x, y) lies on the sign's panel.
+func (g *Sign) onPanel(x, y float64) bool {
+	w, h := g.Size()
+	return x >= g.X && x < g.X+w && y >= g.Y && y < g.Y+h
 }
 
 // signInk reports whether normalized point (x, y) is on an inked font pixel.
