@@ -174,9 +174,19 @@ func (p *cdpPage) waitFor(ctx context.Context, what, expr string, cond func(stri
 // click presses and releases the left mouse button over an element's
 // centre, as a person would.
 func (p *cdpPage) click(ctx context.Context, id string) error {
-	var r struct{ X, Y float64 }
-	if err := p.eval(ctx, fmt.Sprintf(`(() => { const b = document.getElementById(%q).getBoundingClientRect(); return {x: b.x + b.width/2, y: b.y + b.height/2}; })()`, id), &r); err != nil {
+	// The point must hit the element itself: a late layout change (a
+	// frame arriving, say) would otherwise send the click elsewhere.
+	var r struct {
+		X, Y float64
+		Hit  bool
+	}
+	if err := p.eval(ctx, fmt.Sprintf(`(() => { const e = document.getElementById(%q); const b = e.getBoundingClientRect();
+		const x = b.x + b.width/2, y = b.y + b.height/2; const at = document.elementFromPoint(x, y);
+		return {x: x, y: y, hit: at !== null && e.contains(at)}; })()`, id), &r); err != nil {
 		return err
+	}
+	if !r.Hit {
+		return fmt.Errorf("click #%s: another element covers its centre (%.0f, %.0f)", id, r.X, r.Y)
 	}
 	for _, typ := range []string{"mouseMoved", "mousePressed", "mouseReleased"} {
 		ev := map[string]any{"type": typ, "x": r.X, "y": r.Y}
@@ -314,9 +324,10 @@ func TestStatusPageInChromium(t *testing.T) {
 			t.Errorf("#%s shows %q, want %q", c.id, got, c.want)
 		}
 	}
-	// The newest frame arrives through /snapshot.jpg (64x48).
-	if _, err := page.waitFor(ctx, "the frame", `String(document.getElementById('frame').naturalWidth) + 'x' + document.getElementById('frame').naturalHeight`,
-		func(s string) bool { return s == "64x48" }); err != nil {
+	// The newest frame arrives through /snapshot.jpg (64x48), with its
+	// time line.
+	if _, err := page.waitFor(ctx, "the frame", `String(document.getElementById('frame').naturalWidth) + 'x' + document.getElementById('frame').naturalHeight + ' ' + document.getElementById('frame-time').textContent`,
+		func(s string) bool { return strings.HasPrefix(s, "64x48 captured ") }); err != nil {
 		t.Fatal(err)
 	}
 
@@ -393,6 +404,12 @@ func TestStatusPageTokenInChromium(t *testing.T) {
 	}
 	if _, err := page.waitFor(ctx, "the model", `document.getElementById('model').textContent`,
 		func(s string) bool { return s == "pali3-demo" }); err != nil {
+		t.Fatal(err)
+	}
+	// Wait for the frame and its time line, which move the ask box down
+	// as they arrive, before clicking in it.
+	if _, err := page.waitFor(ctx, "the frame", `String(document.getElementById('frame').naturalWidth) + ' ' + document.getElementById('frame-time').textContent`,
+		func(s string) bool { return strings.HasPrefix(s, "64 captured ") }); err != nil {
 		t.Fatal(err)
 	}
 	if err := page.typeText(ctx, "question", "Any post?"); err != nil {
