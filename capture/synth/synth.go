@@ -349,13 +349,17 @@ func (s Scene) Render(size int) *image.RGBA {
 // Label values of Scene.Labels besides 1+i for object i.
 const (
 	LabelBackground = 0   // neither an object nor the sign
-	LabelSign       = 255 // the sign's panel, its printed code included
+	LabelSign       = 255 // the sign's panel outside the character cells
+	// LabelGlyph+i marks the cell (the 5x7 font-pixel box) of the code's
+	// character i on the sign's panel, for i < CodeLength.
+	LabelGlyph = 240
 )
 
 // Labels returns what each pixel of Render(size) shows: 1+i where object
 // i (Objects[i]) covers at least half of the pixel (the last such object,
-// as Render draws later objects on top), LabelSign where the sign's panel
-// does (drawn last), LabelBackground elsewhere. It is for training that
+// as Render draws later objects on top), LabelGlyph+i where the box of the
+// code's character i does, LabelSign on the rest of the sign's panel
+// (drawn last), LabelBackground elsewhere. It is for training that
 // needs to know where each thing is, such as a dense head that teaches a
 // vision tower the shapes.
 func (s Scene) Labels(size int) *image.Gray {
@@ -374,6 +378,11 @@ func (s Scene) Labels(size int) *image.Gray {
 			}
 			if g := s.Sign; g != nil && coverage(px, py, inv, g.onPanel) >= 0.5 {
 				label = LabelSign
+				for i := range len(g.Text) {
+					if coverage(px, py, inv, func(x, y float64) bool { return g.glyphCell(x, y) == i }) >= 0.5 {
+						label = uint8(LabelGlyph + i)
+					}
+				}
 			}
 			img.Pix[img.PixOffset(px, py)] = label
 		}
@@ -485,19 +494,37 @@ func (g *Sign) onPanel(x, y float64) bool {
 	return x >= g.X && x < g.X+w && y >= g.Y && y < g.Y+h
 }
 
-// signInk reports whether normalized point (x, y) is on an inked font pixel.
-func signInk(g *Sign, x, y float64) bool {
+// signFont returns the font pixel of the sign under normalized point
+// (x, y): the character's index, its column and row in the glyph; ch < 0
+// off the code's area.
+func signFont(g *Sign, x, y float64) (ch, col, row int) {
 	fx := (x-g.X)/signUnit - 1.5
 	fy := (y-g.Y)/signUnit - 1.5
 	if fx < 0 || fy < 0 {
-		return false
+		return -1, 0, 0
 	}
-	col, row := int(fx), int(fy)
-	ch := col / (glyphW + 1)
+	c := int(fx)
+	ch = c / (glyphW + 1)
 	if ch >= len(g.Text) {
-		return false
+		return -1, 0, 0
 	}
-	return inked(g.Text[ch], col%(glyphW+1), row)
+	return ch, c % (glyphW + 1), int(fy)
+}
+
+// signInk reports whether normalized point (x, y) is on an inked font pixel.
+func signInk(g *Sign, x, y float64) bool {
+	ch, col, row := signFont(g, x, y)
+	return ch >= 0 && inked(g.Text[ch], col, row)
+}
+
+// glyphCell returns the index of the character whose glyph box (glyphW x
+// glyphH font pixels) holds normalized point (x, y), or -1.
+func (g *Sign) glyphCell(x, y float64) int {
+	ch, col, row := signFont(g, x, y)
+	if ch < 0 || col >= glyphW || row >= glyphH {
+		return -1
+	}
+	return ch
 }
 
 // starPoly is a five-pointed star of outer radius 1, point up.

@@ -396,7 +396,7 @@ func TestLabels(t *testing.T) {
 			for x := 0; x < ImageSize; x++ {
 				l := at(x, y)
 				all[l]++
-				if l != LabelBackground && l != LabelSign && int(l) > len(s.Objects) {
+				if l != LabelBackground && l != LabelSign && int(l) > len(s.Objects) && (s.Sign == nil || int(l) < LabelGlyph || int(l) >= LabelGlyph+len(s.Sign.Text)) {
 					t.Fatalf("seed %d: label %d at (%d, %d) with %d objects", seed, l, x, y, len(s.Objects))
 				}
 				if x == 0 || y == 0 || x == ImageSize-1 || y == ImageSize-1 ||
@@ -428,8 +428,43 @@ func TestLabels(t *testing.T) {
 		if s.Sign != nil {
 			w, h := s.Sign.Size()
 			area := w * h * ImageSize * ImageSize
-			if got := float64(all[LabelSign]); math.Abs(got-area) > 2*(w+h)*ImageSize {
+			got := all[LabelSign]
+			// Each character's box: glyphW x glyphH font pixels, left to
+			// right; its pixels hold the ink, the rest of the panel none.
+			const side = signUnit * ImageSize
+			lastX := -1.0
+			for i := range len(s.Sign.Text) {
+				l := uint8(LabelGlyph + i)
+				got += all[l]
+				box := glyphW * glyphH * side * side
+				if math.Abs(float64(all[l])-box) > (glyphW+glyphH)*side+2 { // a row and a column at most
+					t.Fatalf("seed %d: character %d has %d pixels, its box %.0f", seed, i, all[l], box)
+				}
+				var sx, dark float64
+				for y := 0; y < ImageSize; y++ {
+					for x := 0; x < ImageSize; x++ {
+						if at(x, y) == l {
+							sx += float64(x)
+							if img.RGBAAt(x, y).R < 100 {
+								dark++
+							}
+						}
+					}
+				}
+				if cx := sx / float64(all[l]); cx <= lastX {
+					t.Fatalf("seed %d: character %d's box centre x %.1f is not right of the one before (%.1f)", seed, i, cx, lastX)
+				} else {
+					lastX = cx
+				}
+				if dark < 0.2*float64(all[l]) {
+					t.Fatalf("seed %d: character %d's box has %v dark pixels of %d", seed, i, dark, all[l])
+				}
+			}
+			if math.Abs(float64(got)-area) > 2*(w+h)*ImageSize {
 				t.Fatalf("seed %d: %v sign pixels, panel area %.0f", seed, got, area)
+			}
+			if n[LabelSign] > 0 && sum[LabelSign][0]/float64(n[LabelSign]) < 200 {
+				t.Fatalf("seed %d: the panel outside the character boxes averages red %.0f: ink outside the boxes?", seed, sum[LabelSign][0]/float64(n[LabelSign]))
 			}
 		} else if all[LabelSign] != 0 {
 			t.Fatalf("seed %d: %d sign pixels without a sign", seed, all[LabelSign])
