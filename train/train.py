@@ -3,6 +3,7 @@
 world written by `palid synth`.
 
   train.py stage0  DATA OUT      SigLIP ViT + text tower, sigmoid loss on (scene, caption)
+                                 (DENSE=w: plus a dense per-patch head on the label maps)
   train.py stage1  DATA OUT      ViT frozen (features cached): projector + T5 v1.1 on the task mixture
   train.py stage2  DATA OUT      everything, ViT included, on the task mixture at a lower rate
   train.py stage3  DATA OUT      the long joint run from stage 2, more clip questions
@@ -10,6 +11,7 @@ world written by `palid synth`.
                                  (tried: no gain, so not part of run.sh; docs/demo-model.md)
   train.py eval    DATA OUT      exact match per task on the held-out sets (CKPT=file to pick one)
   train.py diagnose DATA OUT     position probes and cross-attention statistics (CKPT=file to pick one)
+  train.py probe-dense DATA OUT  what stage 0's dense head reads per patch and per object (DENSE > 0)
   train.py export  DATA OUT DST  Hugging Face layout: config.json, model.safetensors, spiece.model
 
 DATA holds scenes/, clips/, eval-scenes/, eval-clips/ (palid synth output)
@@ -155,14 +157,84 @@ def siglip_retrieval(vit, img_head, txt, pix, ids, mask, caps):
     return acc, zi.std(0).mean().item()
 
 
+SHAPES = ["circle", "square", "triangle", "star"]
+COLORS = ["red", "green", "blue", "yellow", "purple", "orange"]
+ALPHABET = "ACEFHJKLMNPRTUVWXY234679"  # synth.CodeAlphabet
+# Dense classes: background, shape x colour, the sign's panel, a character.
+DENSE_PANEL = 1 + len(SHAPES) * len(COLORS)
+DENSE_CLASSES = DENSE_PANEL + 1 + len(ALPHABET)
+
+
+def load_dense(path, nimgs):
+    """Each scene's label map (palid synth's scene-NNNNNN.labels.png,
+    synth.Scene.Labels) mapped to dense classes: uint8 [N, 64, 64], cached
+    in dense.npy. Label 1+i becomes object i's shape x colour, 240+i the
+    code's character i, 255 the rest of the panel."""
+    cache = os.path.join(path, "dense.npy")
+    if os.path.exists(cache):
+        return np.load(cache)
+    recs = [json.loads(l) for l in open(os.path.join(path, "scenes.jsonl"))]
+    assert len(recs) == nimgs, f"{path}: {len(recs)} label maps for {nimgs} pictures"
+    out = np.zeros((nimgs, 64, 64), dtype=np.uint8)
+    for n, r in enumerate(recs):
+        lut = np.zeros(256, dtype=np.uint8)
+        for i, o in enumerate(r["objects"] or []):
+            lut[1 + i] = 1 + SHAPES.index(o["shape"]) * len(COLORS) + COLORS.index(o["color"])
+        lut[255] = DENSE_PANEL
+        for i, c in enumerate(r.get("sign") or ""):
+            lut[240 + i] = DENSE_PANEL + 1 + ALPHABET.index(c)
+        out[n] = lut[np.asarray(Image.open(os.path.join(path, r["labels"])))]
+    np.save(cache, out)
+    return out
+
+
+def dense_targets(dense, patch):
+    """The share of each dense class in each patch: [B, patches, classes]."""
+    b, h, w = dense.shape
+    oh = F.one_hot(torch.from_numpy(dense).long(), DENSE_CLASSES).float()
+    oh = oh.reshape(b, h // patch, patch, w // patch, patch, DENSE_CLASSES)
+    return oh.mean((2, 4)).reshape(b, (h // patch) * (w // patch), DENSE_CLASSES)
+
+
+def dense_accuracy(vit, head, pix, target):
+    """Held-out share of the patches whose main non-background class (at
+    least a quarter of the patch) the dense head ranks first among the
+    non-background classes."""
+    vit.eval()
+    with torch.no_grad():
+        pred = head(vit(pix))[..., 1:].argmax(-1)
+    vit.train()
+    fg = target[..., 1:].max(-1)
+    keep = fg.values >= 0.25
+    return (pred[keep] == fg.indices[keep]).float().mean().item(), int(keep.sum())
+
+
 def stage0(data, out):
     """SigLIP: the ViT and a small text tower under the sigmoid loss on
     (scene, caption) pairs; t' = log 10, b = -10 at the start, as in the
-    SigLIP paper. Identical captions within a batch count as positives."""
+    SigLIP paper. Identical captions within a batch count as positives.
+
+    With DENSE > 0 (not the shipped model's recipe: tried in session 5,
+    docs/demo-model.md, with DENSE=5 STAGE0_LR=2e-3 STAGE0_STEPS=1500), a
+    training-only linear head on the ViT's output tokens also learns, per
+    patch, what the renderer put there (the share of background, each
+    shape x colour, the sign's panel and each character, from the label
+    maps): soft cross-entropy, patches weighted by 1 + DENSE_FG times their
+    non-background share, times DENSE. It is saved as dense_head.pt, not
+    exported. SigLIP's one caption per picture teaches 10-pixel shapes and
+    5x7 glyphs slowly."""
     torch.manual_seed(0)
     random.seed(0)
     tok = Tokenizer(os.path.join(data, "spiece.model"))
     imgs, recs = load_set(os.path.join(data, "scenes"), tok)
+    dense_w = float(os.environ.get("DENSE", "0"))
+    dense_fg = float(os.environ.get("DENSE_FG", "4"))
+    patch = VISION["patch_size"]
+    if dense_w > 0:
+        dense = load_dense(os.path.join(data, "scenes"), len(imgs))
+        eimgs_all, _ = load_set(os.path.join(data, "eval-scenes"), tok)
+        edense = dense_targets(load_dense(os.path.join(data, "eval-scenes"), len(eimgs_all))[:256], patch)
+        epix_all = to_pixels(eimgs_all[:256])
     caps = {}
     for r in recs:
         if r["task"] == "caption":
@@ -178,6 +250,9 @@ def stage0(data, out):
     txt = TextTower(tok.size())
     t_b = nn.Parameter(torch.tensor([math.log(10.0), -10.0]))
     params = list(vit.parameters()) + list(img_head.parameters()) + list(txt.parameters())
+    if dense_w > 0:
+        dense_head = nn.Linear(VISION["hidden_size"], DENSE_CLASSES)
+        params += list(dense_head.parameters())
     opt = torch.optim.AdamW([dict(params=params, weight_decay=1e-4), dict(params=[t_b], weight_decay=0.0)], lr=1e-3)
     steps = int(os.environ.get("STAGE0_STEPS", "400"))
     bs = int(os.environ.get("STAGE0_BATCH", "128"))
@@ -191,21 +266,36 @@ def stage0(data, out):
         batch = random.sample(keys, bs)
         pix = to_pixels(imgs[batch])
         ids, mask = pad([caps[k] for k in batch])
-        zi = F.normalize(img_head(vit(pix).mean(1)), dim=-1)
+        tokens = vit(pix)
+        zi = F.normalize(img_head(tokens.mean(1)), dim=-1)
         zt = F.normalize(txt(ids, mask), dim=-1)
         logits = zi @ zt.T * t_b[0].exp() + t_b[1]
         same = torch.tensor([[caps[a] == caps[b] for b in batch] for a in batch], dtype=torch.float32)
         labels = 2 * same - 1
         loss = -F.logsigmoid(labels * logits).sum() / bs
+        dloss = torch.zeros(())
+        if dense_w > 0:
+            target = dense_targets(dense[batch], patch)
+            # Patches weigh 1 + DENSE_FG times their share of things: four
+            # in five patches are background only and would drown the rest.
+            w = 1 + dense_fg * (1 - target[..., 0])
+            dloss = (-(target * F.log_softmax(dense_head(tokens), -1)).sum(-1) * w).sum() / w.sum()
+            loss = loss + dense_w * dloss
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         if step % 100 == 0 or step == steps - 1:
             acc, spread = siglip_retrieval(vit, img_head, txt, epix, eids, emask, ecaps)
+            dense_msg = ""
+            if dense_w > 0:
+                dacc, dn = dense_accuracy(vit, dense_head, epix_all, edense)
+                dense_msg = f" dense {dloss.item():.4f} held-out patch class {dacc:.3f} (of {dn})"
             log(out, f"stage0 step {step} loss {loss.item():.4f} held-out i2t@1 {acc:.3f} spread {spread:.3f} "
-                     f"t {t_b[0].exp().item():.1f} b {t_b[1].item():.1f} {time.time() - t0:.0f}s")
+                     f"t {t_b[0].exp().item():.1f} b {t_b[1].item():.1f}{dense_msg} {time.time() - t0:.0f}s")
     torch.save(vit.state_dict(), os.path.join(out, "vit.pt"))
+    if dense_w > 0:
+        torch.save(dense_head.state_dict(), os.path.join(out, "dense_head.pt"))
 
 
 # ----------------------------------------------------------------------------
@@ -361,12 +451,22 @@ def stage1(data, out):
                                  int(os.environ.get("SCENES", "30000")))
     cfeat, crecs = load_features(data, out, "clips", model.vision_tower, tok,
                                  int(os.environ.get("CLIPS", "4000")))
-    weights = [TASK_WEIGHT.get(r["task"], 1.0) for r in srecs]
+    # STAGE1_PER_ANSWER=1 weighs answers, not tokens, and STAGE1_ZLOSS
+    # keeps the attention scores soft from the first step (training only):
+    # a head that saturates early never learns to look at the picture
+    # (docs/demo-model.md, "Why training stalls"). Both are off in the
+    # shipped model's recipe; session 5 tried them with a dense stage 0.
+    per_answer = os.environ.get("STAGE1_PER_ANSWER", "0") == "1"
+    task_weight = TASK_WEIGHT3 if per_answer else TASK_WEIGHT
+    weights = [task_weight.get(r["task"], 1.0) for r in srecs]
+    zloss = float(os.environ.get("STAGE1_ZLOSS", "0"))
+    reg = Regularizer(model, zloss, 0, 1, 1) if zloss > 0 else None
     params = [p for p in model.parameters() if p.requires_grad]
     peak = float(os.environ.get("STAGE1_LR", "2e-3"))
     opt = torch.optim.AdamW(params, lr=peak, weight_decay=1e-4)
     steps = int(os.environ.get("STAGE1_STEPS", "800"))
     clip_every = int(os.environ.get("CLIP_EVERY", "4"))
+    eval_every = int(os.environ.get("EVAL_EVERY", "0"))
     sbs, cbs = 64, 8
     t0 = time.time()
     ema = {}
@@ -379,7 +479,7 @@ def stage1(data, out):
         else:
             batch, kind = random.choices(srecs, weights, k=sbs), "scene"
             vis, ids, mask = batch_inputs(sfeat, batch)
-        loss = lm_loss(model, vis, ids, mask, batch)
+        loss = lm_loss(model, vis, ids, mask, batch, per_answer, reg)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -388,6 +488,10 @@ def stage1(data, out):
         if step % 100 == 0 or step == steps - 1:
             log(out, f"stage1 step {step} scene {ema.get('scene', 0):.4f} clip {ema.get('clip', 0):.4f} "
                      f"lr {opt.param_groups[0]['lr']:.2e} {time.time() - t0:.0f}s")
+        if eval_every and step % eval_every == eval_every - 1:
+            model.eval()
+            log(out, f"stage1 step {step} held-out (first 40): " + json.dumps(evaluate_model(data, out, tok, model, 40)))
+            model.train()
         if step % 1000 == 999:
             torch.save(model.state_dict(), os.path.join(out, "pali1.pt"))
     torch.save(model.state_dict(), os.path.join(out, "pali1.pt"))
@@ -478,6 +582,20 @@ def load_model(data, ckpt):
 
 def evaluate(data, out, ckpt=None, limit=None):
     tok, model = load_model(data, ckpt or os.path.join(out, "pali.pt"))
+    summary, counts, preds = evaluate_model(data, out, tok, model, limit, details=True)
+    with open(os.path.join(out, "eval.jsonl"), "w") as f:
+        for p in preds:
+            f.write(json.dumps(p) + "\n")
+    log(out, "eval exact match %: " + json.dumps(summary) + " n=" + json.dumps(counts))
+    with open(os.path.join(out, "eval.json"), "w") as f:
+        json.dump(dict(accuracy=summary, n=counts), f, indent=1)
+    return summary
+
+
+@torch.no_grad()
+def evaluate_model(data, out, tok, model, limit=None, details=False):
+    """Exact match in % per task on the first limit held-out scenes and
+    clips (all with None); with details also the counts and each answer."""
     results = {}
     preds = []
     for name in ["eval-scenes", "eval-clips"]:
@@ -498,14 +616,10 @@ def evaluate(data, out, ckpt=None, limit=None):
                 t[0] += ok
                 t[1] += 1
                 preds.append(dict(seed=r["seed"], task=r["task"], answer=r["text"], got=got))
-    with open(os.path.join(out, "eval.jsonl"), "w") as f:
-        for p in preds:
-            f.write(json.dumps(p) + "\n")
     summary = {k: round(100.0 * v[0] / v[1], 2) for k, v in sorted(results.items())}
     counts = {k: v[1] for k, v in sorted(results.items())}
-    log(out, "eval exact match %: " + json.dumps(summary) + " n=" + json.dumps(counts))
-    with open(os.path.join(out, "eval.json"), "w") as f:
-        json.dump(dict(accuracy=summary, n=counts), f, indent=1)
+    if details:
+        return summary, counts, preds
     return summary
 
 
@@ -574,6 +688,51 @@ def diagnose(data, out, ckpt=None):
                  f"score spread over visual tokens {fmt(spread)}; top weight {fmt(top)}; weight on the picture {fmt(mass)}")
 
 
+@torch.no_grad()
+def probe_dense(data, out):
+    """What stage 0's dense head (DENSE > 0) reads from the ViT's tokens on
+    the first 300 held-out scenes: per patch at least a quarter covered,
+    its main non-background class among the non-background classes
+    (colour and shape of objects, characters); per object, the shape whose
+    class, summed over the object's patches weighted by its coverage, the
+    head ranks first among the four shapes of the object's colour."""
+    tok = Tokenizer(os.path.join(data, "spiece.model"))
+    imgs, _ = load_set(os.path.join(data, "eval-scenes"), tok)
+    n = 300
+    labels = load_dense(os.path.join(data, "eval-scenes"), len(imgs))[:n]
+    vit = pali.VisionTower(VISION)
+    vit.load_state_dict(torch.load(os.path.join(out, "vit.pt")))
+    vit.eval()
+    head = nn.Linear(VISION["hidden_size"], DENSE_CLASSES)
+    head.load_state_dict(torch.load(os.path.join(out, "dense_head.pt")))
+    patch = VISION["patch_size"]
+    lp = torch.log_softmax(head(vit(to_pixels(imgs[:n]))), -1)
+    pred = lp[..., 1:].argmax(-1)
+    fg = dense_targets(labels, patch)[..., 1:].max(-1)
+    keep = fg.values >= 0.25
+    t, q = fg.indices[keep], pred[keep]
+    obj, char = t < DENSE_PANEL - 1, t >= DENSE_PANEL
+    nc = len(COLORS)
+    log(out, f"probe-dense: object patches {int(obj.sum())}: colour {100 * ((t % nc) == (q % nc))[obj].float().mean():.1f}% "
+             f"shape {100 * ((t // nc) == (q // nc))[obj].float().mean():.1f}%; character patches {int(char.sum())}: "
+             f"{100 * (t == q)[char].float().mean():.1f}%")
+    recs = [json.loads(l) for l in open(os.path.join(data, "eval-scenes", "scenes.jsonl"))][:n]
+    ok = total = 0
+    g = VISION["image_size"] // patch
+    for k, r in enumerate(recs):
+        lab = torch.from_numpy(np.asarray(Image.open(os.path.join(data, "eval-scenes", r["labels"]))).astype(np.int64))
+        for i, o in enumerate(r["objects"] or []):
+            cover = (lab == 1 + i).float().reshape(g, patch, g, patch).mean((1, 3)).reshape(-1)
+            if cover.max() == 0:
+                continue
+            score = (lp[k] * cover[:, None]).sum(0)
+            c = COLORS.index(o["color"])
+            best = max(range(len(SHAPES)), key=lambda s: score[1 + s * nc + c].item())
+            ok += best == SHAPES.index(o["shape"])
+            total += 1
+    log(out, f"probe-dense: objects {total}: shape {100 * ok / total:.1f}%")
+
+
 def export(data, out, dst):
     tok, model = load_model(data, os.path.join(out, "pali.pt"))
     os.makedirs(dst, exist_ok=True)
@@ -610,6 +769,8 @@ def main():
                  limit=int(os.environ.get("EVAL_ITEMS", "0")) or None)
     elif cmd == "diagnose":
         diagnose(sys.argv[2], sys.argv[3], ckpt=os.environ.get("CKPT") or None)
+    elif cmd == "probe-dense":
+        probe_dense(sys.argv[2], sys.argv[3])
     elif cmd == "export":
         export(sys.argv[2], sys.argv[3], sys.argv[4])
     else:
