@@ -4,6 +4,7 @@ world written by `palid synth`.
 
   train.py stage0  DATA OUT      SigLIP ViT + text tower, sigmoid loss on (scene, caption)
                                  (DENSE=w: plus a dense per-patch head on the label maps)
+  train.py stage0-dense DATA OUT continues a dense stage 0 on the dense loss alone
   train.py stage1  DATA OUT      ViT frozen (features cached): projector + T5 v1.1 on the task mixture
   train.py stage2  DATA OUT      everything, ViT included, on the task mixture at a lower rate
   train.py stage3  DATA OUT      the long joint run from stage 2, more clip questions
@@ -296,6 +297,52 @@ def stage0(data, out):
     torch.save(vit.state_dict(), os.path.join(out, "vit.pt"))
     if dense_w > 0:
         torch.save(dense_head.state_dict(), os.path.join(out, "dense_head.pt"))
+
+
+def stage0_dense(data, out):
+    """Continues a dense stage 0 (DENSE > 0) on the dense loss alone:
+    starts from OUT/vit.pt and OUT/dense_head.pt, keeps the SigLIP ViT as
+    vit-siglip.pt and writes the continued one as vit.pt, for stage 1.
+    Batches of 64, AdamW, peak lr STAGE0D_LR after 50 warm-up steps, then
+    cosine; STAGE0D_STEPS steps. The dense loss alone costs about 0.4 s a
+    step here, against 1.1 s with the SigLIP text tower."""
+    torch.manual_seed(0)
+    random.seed(0)
+    tok = Tokenizer(os.path.join(data, "spiece.model"))
+    imgs, _ = load_set(os.path.join(data, "scenes"), tok)
+    dense = load_dense(os.path.join(data, "scenes"), len(imgs))
+    eimgs, _ = load_set(os.path.join(data, "eval-scenes"), tok)
+    patch = VISION["patch_size"]
+    edense = dense_targets(load_dense(os.path.join(data, "eval-scenes"), len(eimgs))[:256], patch)
+    epix = to_pixels(eimgs[:256])
+    vit = pali.VisionTower(VISION)
+    vit.load_state_dict(torch.load(os.path.join(out, "vit.pt")))
+    head = nn.Linear(VISION["hidden_size"], DENSE_CLASSES)
+    head.load_state_dict(torch.load(os.path.join(out, "dense_head.pt")))
+    shutil.copy(os.path.join(out, "vit.pt"), os.path.join(out, "vit-siglip.pt"))
+    params = list(vit.parameters()) + list(head.parameters())
+    peak = float(os.environ.get("STAGE0D_LR", "1e-3"))
+    opt = torch.optim.AdamW(params, lr=peak, weight_decay=1e-4)
+    steps = int(os.environ.get("STAGE0D_STEPS", "2000"))
+    dense_fg = float(os.environ.get("DENSE_FG", "4"))
+    t0 = time.time()
+    for step in range(steps):
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, steps, peak, 50)
+        batch = random.sample(range(len(imgs)), 64)
+        target = dense_targets(dense[batch], patch)
+        w = 1 + dense_fg * (1 - target[..., 0])
+        loss = (-(target * F.log_softmax(head(vit(to_pixels(imgs[batch]))), -1)).sum(-1) * w).sum() / w.sum()
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        if step % 250 == 249 or step == steps - 1:
+            acc, n = dense_accuracy(vit, head, epix, edense)
+            log(out, f"stage0-dense step {step} loss {loss.item():.4f} held-out patch class {acc:.3f} (of {n}) "
+                     f"{time.time() - t0:.0f}s")
+    torch.save(vit.state_dict(), os.path.join(out, "vit.pt"))
+    torch.save(head.state_dict(), os.path.join(out, "dense_head.pt"))
 
 
 # ----------------------------------------------------------------------------
@@ -756,6 +803,8 @@ def main():
     cmd = sys.argv[1]
     if cmd == "stage0":
         stage0(sys.argv[2], sys.argv[3])
+    elif cmd == "stage0-dense":
+        stage0_dense(sys.argv[2], sys.argv[3])
     elif cmd == "stage1":
         stage1(sys.argv[2], sys.argv[3])
     elif cmd == "stage2":
