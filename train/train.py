@@ -197,6 +197,14 @@ def dense_targets(dense, patch):
     return oh.mean((2, 4)).reshape(b, (h // patch) * (w // patch), DENSE_CLASSES)
 
 
+def dense_loss(head, tokens, target, fg_weight):
+    """Soft cross-entropy of the dense head against the patch shares,
+    each patch weighted 1 + fg_weight times its non-background share:
+    four in five patches are background only and would drown the rest."""
+    w = 1 + fg_weight * (1 - target[..., 0])
+    return (-(target * F.log_softmax(head(tokens), -1)).sum(-1) * w).sum() / w.sum()
+
+
 def dense_accuracy(vit, head, pix, target):
     """Held-out share of the patches whose main non-background class (at
     least a quarter of the patch) the dense head ranks first among the
@@ -233,9 +241,6 @@ def stage0(data, out):
     patch = VISION["patch_size"]
     if dense_w > 0:
         dense = load_dense(os.path.join(data, "scenes"), len(imgs))
-        eimgs_all, _ = load_set(os.path.join(data, "eval-scenes"), tok)
-        edense = dense_targets(load_dense(os.path.join(data, "eval-scenes"), len(eimgs_all))[:256], patch)
-        epix_all = to_pixels(eimgs_all[:256])
     caps = {}
     for r in recs:
         if r["task"] == "caption":
@@ -246,6 +251,9 @@ def stage0(data, out):
     eidx = [r["images"][0] for r in erecs if r["task"] == "caption"][:256]
     epix = to_pixels(eimgs[eidx])
     eids, emask = pad(ecaps)
+    if dense_w > 0:
+        edense = dense_targets(load_dense(os.path.join(data, "eval-scenes"), len(eimgs))[:256], patch)
+        epix_all = to_pixels(eimgs[:256])
     vit = pali.VisionTower(VISION)
     img_head = nn.Linear(VISION["hidden_size"], 128)
     txt = TextTower(tok.size())
@@ -276,11 +284,7 @@ def stage0(data, out):
         loss = -F.logsigmoid(labels * logits).sum() / bs
         dloss = torch.zeros(())
         if dense_w > 0:
-            target = dense_targets(dense[batch], patch)
-            # Patches weigh 1 + DENSE_FG times their share of things: four
-            # in five patches are background only and would drown the rest.
-            w = 1 + dense_fg * (1 - target[..., 0])
-            dloss = (-(target * F.log_softmax(dense_head(tokens), -1)).sum(-1) * w).sum() / w.sum()
+            dloss = dense_loss(dense_head, tokens, dense_targets(dense[batch], patch), dense_fg)
             loss = loss + dense_w * dloss
         opt.zero_grad()
         loss.backward()
@@ -330,9 +334,7 @@ def stage0_dense(data, out):
         for g in opt.param_groups:
             g["lr"] = lr_at(step, steps, peak, 50)
         batch = random.sample(range(len(imgs)), 64)
-        target = dense_targets(dense[batch], patch)
-        w = 1 + dense_fg * (1 - target[..., 0])
-        loss = (-(target * F.log_softmax(head(vit(to_pixels(imgs[batch]))), -1)).sum(-1) * w).sum() / w.sum()
+        loss = dense_loss(head, vit(to_pixels(imgs[batch])), dense_targets(dense[batch], patch), dense_fg)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
