@@ -658,13 +658,17 @@ func (c *Client) flush() {
 		if !c.pc.IsConnectionOpen() || !c.resumed.Load() {
 			return
 		}
+		// The list is a snapshot: an entry in it may have been acknowledged
+		// (removed, then taken off inflight by await) since, and must not be
+		// published a second time. await removes before it clears inflight,
+		// so an entry that is not in flight here is either new or gone.
 		c.mu.Lock()
-		busy := c.inflight[e.ID]
-		if !busy {
+		skip := c.inflight[e.ID] || !c.box.has(e.ID)
+		if !skip {
 			c.inflight[e.ID] = true
 		}
 		c.mu.Unlock()
-		if busy {
+		if skip {
 			continue
 		}
 		tok := c.pc.Publish(e.Topic, 1, false, e.Payload)

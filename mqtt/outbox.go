@@ -162,6 +162,14 @@ func (o *outbox) remove(id uint64) error {
 	return nil
 }
 
+// has reports whether id is still waiting (not yet removed).
+func (o *outbox) has(id uint64) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	i := sort.Search(len(o.entries), func(i int) bool { return o.entries[i].ID >= id })
+	return i < len(o.entries) && o.entries[i].ID == id
+}
+
 // list returns the waiting entries in id order (payloads shared, read only).
 func (o *outbox) list() []outboxEntry {
 	o.mu.Lock()
