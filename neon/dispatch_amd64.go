@@ -30,9 +30,20 @@ func gemmF32T4x16AVX2(c *float32, ldc int, a *float32, lda int, b *float32, ldb 
 //go:noescape
 func gemmF32T1x64AVX2(c *float32, a *float32, b *float32, ldb int, k, add int)
 
+//go:noescape
+func gemmF16T1x64AVX2(c *float32, a *float32, b *uint16, ldb int, k, add int)
+
+//go:noescape
+func gemmF16T1x16AVX2(c *float32, a *float32, b *uint16, ldb int, k, add int)
+
+//go:noescape
+func f32ToF16AVX2(dst *uint16, src *float32, n int)
+
 var avx2Kernels = &kernelSet{
 	path:    "avx2",
 	gemmF32: gemmF32Tiles(gemmF32T4x16AVX2, gemmF32T1x64AVX2, axpyAVX2Slice),
+	gemmF16: gemmF16Rows(gemmF16T1x64AVX2, gemmF16T1x16AVX2),
+	toF16:   toF16Blocks(f32ToF16AVX2),
 	dotQ8: func(w, x []byte) float32 {
 		nb := len(x) / q8Bytes
 		if nb == 0 {
@@ -89,7 +100,7 @@ var avx2Kernels = &kernelSet{
 		return dotF32AVX2(&a[0], &b[0], len(a))
 	},
 	axpy:  axpyAVX2Slice,
-	names: []string{"tileQ8AVX2", "tileQ4AVX2", "quantizeActAVX2", "f16ToF32AVX2", "dotF16AVX2", "geluAVX2", "siluAVX2", "softmaxExpAVX2", "layerNormAVX2", "rmsNormAVX2", "dotQ8AVX2", "dotQ8x2AVX2", "dotQ4Q8AVX2", "dotQ4Q8x2AVX2", "quantizeQ8Generic", "dotF32AVX2", "axpyAVX2", "gemmF32AVX2"},
+	names: []string{"tileQ8AVX2", "tileQ4AVX2", "quantizeActAVX2", "f16ToF32AVX2", "dotF16AVX2", "geluAVX2", "siluAVX2", "softmaxExpAVX2", "layerNormAVX2", "rmsNormAVX2", "dotQ8AVX2", "dotQ8x2AVX2", "dotQ4Q8AVX2", "dotQ4Q8x2AVX2", "quantizeQ8Generic", "dotF32AVX2", "axpyAVX2", "gemmF32AVX2", "gemmF16AVX2", "f32ToF16AVX2"},
 }
 
 func axpyAVX2Slice(y []float32, a float32, x []float32) {

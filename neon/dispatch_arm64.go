@@ -50,6 +50,17 @@ func gemmF32T1x64NEON(c *float32, a *float32, b *float32, ldb int, k, add int)
 
 var gemmF32Asm = gemmF32Tiles(gemmF32T4x16NEON, gemmF32T1x64NEON, axpyAsm)
 
+//go:generate go run ./internal/asmgen gemmf16_arm64.s.in gemmf16_arm64.s
+
+//go:noescape
+func gemmF16T1x64NEON(c *float32, a *float32, b *uint16, ldb int, k, add int)
+
+//go:noescape
+func gemmF16T1x16NEON(c *float32, a *float32, b *uint16, ldb int, k, add int)
+
+//go:noescape
+func f32ToF16NEON(dst *uint16, src *float32, n int)
+
 // dot1 wraps a one-row assembly kernel with the bounds checks.
 func dot1(k func(w, x *byte, nb int) float32, wBytes int) func(w, x []byte) float32 {
 	return func(w, x []byte) float32 {
@@ -120,7 +131,9 @@ var asimdKernels = &kernelSet{
 	dotF32:    dotF32Asm,
 	axpy:      axpyAsm,
 	gemmF32:   gemmF32Asm,
-	names:     []string{"tileQ8ASIMD", "tileQ4ASIMD", "quantizeActNEON", "dotQ8ASIMD", "dotQ4Q8ASIMD", "quantizeQ8Generic", "f16ToF32NEON", "dotF16NEON", "geluNEON", "siluNEON", "softmaxExpNEON", "layerNormNEON", "rmsNormNEON", "dotF32NEON", "axpyNEON", "gemmF32NEON"},
+	gemmF16:   gemmF16Rows(gemmF16T1x64NEON, gemmF16T1x16NEON),
+	toF16:     toF16Blocks(f32ToF16NEON),
+	names:     []string{"tileQ8ASIMD", "tileQ4ASIMD", "quantizeActNEON", "dotQ8ASIMD", "dotQ4Q8ASIMD", "quantizeQ8Generic", "f16ToF32NEON", "dotF16NEON", "geluNEON", "siluNEON", "softmaxExpNEON", "layerNormNEON", "rmsNormNEON", "dotF32NEON", "axpyNEON", "gemmF32NEON", "gemmF16NEON", "f32ToF16NEON"},
 }
 
 // sdotKernels is the asimd path with the Q8_0 and Q4_0 kernels on SDOT
@@ -134,7 +147,7 @@ var sdotKernels = func() *kernelSet {
 	k.dotQ4Q8x2 = dot2(dotQ4Q8x2SDOT, q4Bytes)
 	k.tileQ8 = tileQ8SDOT
 	k.tileQ4 = tileQ4SDOT
-	k.names = []string{"tileQ8SDOT", "tileQ4SDOT", "quantizeActNEON", "dotQ8SDOT", "dotQ8x2SDOT", "dotQ4Q8SDOT", "dotQ4Q8x2SDOT", "quantizeQ8Generic", "f16ToF32NEON", "dotF16NEON", "geluNEON", "siluNEON", "softmaxExpNEON", "layerNormNEON", "rmsNormNEON", "dotF32NEON", "axpyNEON", "gemmF32NEON"}
+	k.names = []string{"tileQ8SDOT", "tileQ4SDOT", "quantizeActNEON", "dotQ8SDOT", "dotQ8x2SDOT", "dotQ4Q8SDOT", "dotQ4Q8x2SDOT", "quantizeQ8Generic", "f16ToF32NEON", "dotF16NEON", "geluNEON", "siluNEON", "softmaxExpNEON", "layerNormNEON", "rmsNormNEON", "dotF32NEON", "axpyNEON", "gemmF32NEON", "gemmF16NEON", "f32ToF16NEON"}
 	return &k
 }()
 
@@ -146,7 +159,7 @@ var smmlaKernels = func() *kernelSet {
 	k.dotQ8x2 = dot2(dotQ8x2SMMLA, q8Bytes)
 	k.dotQ4Q8x2 = dot2(dotQ4Q8x2SMMLA, q4Bytes)
 	k.tileQ8 = tileQ8SMMLA
-	k.names = []string{"tileQ8SMMLA", "tileQ4SDOT", "quantizeActNEON", "dotQ8SDOT", "dotQ8x2SMMLA", "dotQ4Q8SDOT", "dotQ4Q8x2SMMLA", "quantizeQ8Generic", "f16ToF32NEON", "dotF16NEON", "geluNEON", "siluNEON", "softmaxExpNEON", "layerNormNEON", "rmsNormNEON", "dotF32NEON", "axpyNEON", "gemmF32NEON"}
+	k.names = []string{"tileQ8SMMLA", "tileQ4SDOT", "quantizeActNEON", "dotQ8SDOT", "dotQ8x2SMMLA", "dotQ4Q8SDOT", "dotQ4Q8x2SMMLA", "quantizeQ8Generic", "f16ToF32NEON", "dotF16NEON", "geluNEON", "siluNEON", "softmaxExpNEON", "layerNormNEON", "rmsNormNEON", "dotF32NEON", "axpyNEON", "gemmF32NEON", "gemmF16NEON", "f32ToF16NEON"}
 	return &k
 }()
 

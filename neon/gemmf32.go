@@ -1,7 +1,5 @@
 package neon
 
-import "fmt"
-
 // GemmF32 multiplies row-major float32 matrices on the calling goroutine:
 //
 //	c[i*ldc+j] = sum_p a[i*lda+p] * b[p*ldb+j]   for i < m, j < n, p < k
@@ -22,18 +20,7 @@ func GemmF32(c []float32, ldc int, a []float32, lda int, b []float32, ldb int, m
 type gemmF32Func func(c []float32, ldc int, a []float32, lda int, b []float32, ldb int, m, n, k int, add bool)
 
 func checkGemmF32(c []float32, ldc int, a []float32, lda int, b []float32, ldb int, m, n, k int) {
-	if m < 0 || n < 0 || k < 0 {
-		panic(fmt.Sprintf("neon: GemmF32: negative shape %dx%dx%d", m, n, k))
-	}
-	if m == 0 || n == 0 {
-		return
-	}
-	if ldc < n || (k > 0 && (lda < k || ldb < n)) {
-		panic(fmt.Sprintf("neon: GemmF32: strides lda %d ldb %d ldc %d too small for %dx%dx%d", lda, ldb, ldc, m, n, k))
-	}
-	if len(c) < (m-1)*ldc+n || (k > 0 && (len(a) < (m-1)*lda+k || len(b) < (k-1)*ldb+n)) {
-		panic(fmt.Sprintf("neon: GemmF32: %dx%dx%d: a has %d values, b %d, c %d: too few", m, n, k, len(a), len(b), len(c)))
-	}
+	checkGemm("GemmF32", len(c), ldc, len(a), lda, len(b), ldb, m, n, k)
 }
 
 // gemmF32Generic is the specification: c[i][j] starts at 0 (or at its

@@ -66,6 +66,17 @@ func gemmF32Case(t *testing.T, r *rand.Rand, k *kernelSet, m, n, kk int, add boo
 	k.gemmF32(got, ldc, a, lda, b, ldb, m, n, kk, add)
 	gemmF32Generic(want, ldc, a, lda, b, ldb, m, n, kk, add)
 	name := fmt.Sprintf("%s m=%d n=%d k=%d add=%v %s", k.path, m, n, kk, add, kind)
+	checkGemmResult(t, name, got, want, c0, m, n, ldc, kk, add, func(row, col, p int) float64 {
+		return math.Abs(float64(a[row*lda+p]) * float64(b[p*ldb+col]))
+	})
+}
+
+// checkGemmResult compares a path's product got with the twin's want
+// (both started from c0): elements outside the m x n block (row stride
+// ldc) unchanged, the others within (k+2) float32 roundings of sum_p
+// absProd(row, col, p), plus |c0| with add.
+func checkGemmResult(t *testing.T, name string, got, want, c0 []float32, m, n, ldc, kk int, add bool, absProd func(row, col, p int) float64) {
+	t.Helper()
 	for i := range got {
 		row, col := i/ldc, i%ldc
 		if row >= m || col >= n {
@@ -76,7 +87,7 @@ func gemmF32Case(t *testing.T, r *rand.Rand, k *kernelSet, m, n, kk int, add boo
 		}
 		var mag float64
 		for p := 0; p < kk; p++ {
-			mag += math.Abs(float64(a[row*lda+p]) * float64(b[p*ldb+col]))
+			mag += absProd(row, col, p)
 		}
 		if add {
 			mag += math.Abs(float64(c0[i]))

@@ -13,6 +13,8 @@ type kernelSet struct {
 	dotF32    func(a, b []float32) float32
 	axpy      func(y []float32, a float32, x []float32)
 	gemmF32   gemmF32Func
+	gemmF16   gemmF16Func
+	toF16     func(dst []uint16, src []float32)
 
 	// Packed-weight kernels (pack.go), used for matrices returned by
 	// Pack; unpacked matrices run on the row-pair kernels above.
@@ -42,6 +44,8 @@ var genericKernels = &kernelSet{
 	dotF32:    dotF32Generic,
 	axpy:      axpyGeneric,
 	gemmF32:   gemmF32Generic,
+	gemmF16:   gemmF16Generic,
+	toF16:     toF16Generic,
 	tileQ8:    tileQ8Generic,
 	tileQ4:    tileQ4Generic,
 	quantAct:  quantizeActGeneric,
@@ -54,7 +58,7 @@ var genericKernels = &kernelSet{
 	layerNorm: layerNormGeneric,
 	rmsNorm:   rmsNormGeneric,
 	names: []string{"dotQ8Generic", "dotQ4Q8Generic", "tileQ8Generic", "tileQ4Generic",
-		"quantizeQ8Generic", "dotF32Generic", "axpyGeneric", "gemmF32Generic"},
+		"quantizeQ8Generic", "dotF32Generic", "axpyGeneric", "gemmF32Generic", "gemmF16Generic", "toF16Generic"},
 }
 
 // kern is the dispatched path, chosen once at init (tests switch it).

@@ -62,6 +62,10 @@ type attnJob struct {
 	// nil) runs tiled whatever its number of queries; attend fills them
 	// for jobs of attnPackMin queries or more; other jobs run direct.
 	kt, vh []float32
+	// kt16 and vh16, when set instead of kt and vh, are the same in half
+	// precision (neon.ToF16): the decoder's cross-attention of a quantized
+	// model, which then reads half the bytes per step.
+	kt16, vh16 []uint16
 }
 
 // attnWork keeps attend's transposed keys, per-head values and its workers'
@@ -113,7 +117,7 @@ func attend(pool *neon.Pool, sh attnShape, jobs []attnJob, w *attnWork) {
 		starts[i+1] = starts[i] + sh.heads*((j.nq+attnQBlock-1)/attnQBlock)
 		maxQ = max(maxQ, min(j.nq, attnQBlock))
 		maxK = max(maxK, min(j.nk, attnKBlock))
-		if j.kt == nil && j.nq >= attnPackMin {
+		if j.kt == nil && j.kt16 == nil && j.nq >= attnPackMin {
 			need += 2 * j.nk * sh.heads * sh.dh
 		}
 	}
@@ -124,7 +128,7 @@ func attend(pool *neon.Pool, sh attnShape, jobs []attnJob, w *attnWork) {
 		buf := w.buf[:need]
 		for i := range jobs {
 			j := &jobs[i]
-			if j.kt != nil || j.nq < attnPackMin {
+			if j.kt != nil || j.kt16 != nil || j.nq < attnPackMin {
 				continue
 			}
 			n := j.nk * sh.heads * sh.dh
@@ -155,7 +159,7 @@ func attend(pool *neon.Pool, sh attnShape, jobs []attnJob, w *attnWork) {
 			qb := local / sh.heads
 			i0 := qb * attnQBlock
 			i1 := min(i0+attnQBlock, j.nq)
-			if j.kt == nil {
+			if j.kt == nil && j.kt16 == nil {
 				attendDirect(sc, sh, j, h, i0, i1)
 			} else {
 				attendTiled(sc, sh, j, h, i0, i1)
@@ -228,7 +232,8 @@ func newAttnScratch(dh, nq, nk int) *attnScratch {
 }
 
 // attendTiled computes head h of queries i0..i1-1 of job j from the
-// transposed keys and per-head values (j.kt, j.vh).
+// transposed keys and per-head values (j.kt, j.vh, or in half precision
+// j.kt16, j.vh16).
 func attendTiled(sc *attnScratch, sh attnShape, j *attnJob, h, i0, i1 int) {
 	dh := sh.dh
 	nq := i1 - i0
@@ -260,7 +265,11 @@ func attendTiled(sc *attnScratch, sh attnShape, j *attnJob, h, i0, i1 int) {
 		// Scores: the block's queries (nq x dh) times the tile's
 		// transposed keys (dh rows of the tile's nk keys).
 		s := sc.s[:nq*nk]
-		neon.GemmF32(s, nk, q, dh, j.kt[ho*j.nk+j0:], j.nk, nq, nk, dh, false)
+		if j.kt16 != nil {
+			neon.GemmF16(s, nk, q, dh, j.kt16[ho*j.nk+j0:], j.nk, nq, nk, dh, false)
+		} else {
+			neon.GemmF32(s, nk, q, dh, j.kt[ho*j.nk+j0:], j.nk, nq, nk, dh, false)
+		}
 
 		// Softmax bookkeeping, row by row; s becomes the probabilities.
 		for i := 0; i < nq; i++ {
@@ -298,7 +307,11 @@ func attendTiled(sc *attnScratch, sh attnShape, j *attnJob, h, i0, i1 int) {
 
 		// Probabilities (nq x nk) times the tile's value rows (nk x dh),
 		// added to the running outputs.
-		neon.GemmF32(acc, dh, s, nk, j.vh[h*j.nk*dh+j0*dh:], dh, nq, dh, nk, true)
+		if j.vh16 != nil {
+			neon.GemmF16(acc, dh, s, nk, j.vh16[h*j.nk*dh+j0*dh:], dh, nq, dh, nk, true)
+		} else {
+			neon.GemmF32(acc, dh, s, nk, j.vh[h*j.nk*dh+j0*dh:], dh, nq, dh, nk, true)
+		}
 	}
 	finishRows(sc, j, ho, dh, i0, nq)
 }
