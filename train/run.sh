@@ -2,11 +2,11 @@
 # Reproduces palid's bundled demo model (models/default) from this repository:
 # the synthetic data (palid synth), the SentencePiece tokenizer (spm_train),
 # stage 0 (SigLIP + dense head), stage 1 (ViT frozen: projector + T5),
-# stage 3 (all, ViT included), the held-out evaluation, the
+# stages 3 and 4 (all, ViT included), the held-out evaluation, the
 # export to the Hugging Face layout, and palid convert.
 #
 # Needs Go, Debian's python3-torch, python3-numpy, python3-pil and
-# sentencepiece. Runs on 2 threads (TRAIN_THREADS), about 100 minutes. Every
+# sentencepiece. Runs on 2 threads (TRAIN_THREADS), about 2 hours. Every
 # seed is fixed.
 #
 #   train/run.sh            # everything, into train/work and models/default
@@ -50,13 +50,17 @@ cd "$ROOT/train"
 # ViT continued on the dense loss alone (stage0-dense), stage 1 (ViT frozen,
 # its features cached: projector + T5, loss per answer), then stage 3 (the
 # joint run, ViT included at half the rate) straight from stage 1: stage 2
-# is skipped (pali2.pt is stage 1's model). docs/demo-model.md, session 6.
+# is skipped (pali2.pt is stage 1's model); stage 4 continues stage 3.
+# docs/demo-model.md, session 6.
 [ -f "$OUT/vit.pt" ] || DENSE=5 STAGE0_LR=2e-3 STAGE0_STEPS=1500 $PY train.py stage0 "$DATA" "$OUT"
 [ -f "$OUT/vit-siglip.pt" ] || STAGE0D_STEPS=2000 $PY train.py stage0-dense "$DATA" "$OUT"
 [ -f "$OUT/pali1.pt" ] || STAGE1_PER_ANSWER=1 STAGE1_ZLOSS=1e-3 STAGE1_STEPS=1400 EVAL_EVERY=700 \
 	$PY train.py stage1 "$DATA" "$OUT"
 [ -f "$OUT/pali2.pt" ] || cp "$OUT/pali1.pt" "$OUT/pali2.pt"
 [ -f "$OUT/pali3.pt" ] || STAGE3_STEPS=1500 STAGE3_VIT_SCALE=0.5 $PY train.py stage3 "$DATA" "$OUT"
+# Stage 4: stage 3 continued at half its rate, a clip batch every 3rd step.
+[ -f "$OUT/pali4.pt" ] || STAGE4_STEPS=1500 STAGE4_LR=5e-4 STAGE4_VIT_SCALE=0.5 STAGE4_ZLOSS=0 STAGE4_AUX=0 \
+	STAGE4_CLIP_EVERY=3 $PY train.py stage4 "$DATA" "$OUT"
 EVAL_ITEMS=${EVAL_ITEMS:-100} $PY train.py eval "$DATA" "$OUT"
 $PY train.py export "$DATA" "$OUT" "$OUT/hf"
 cd "$ROOT"
