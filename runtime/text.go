@@ -369,14 +369,21 @@ func (m *Model) newDecoder(ctx context.Context, enc []float32, nEnc, maxLen int)
 	s := &decoder{m: m, nEnc: nEnc, maxLen: maxLen}
 	n := nEnc * t.inner
 	tmp := make([]float32, n)
-	var kt, vh []float32
+	var scratchKT, scratchVH []float32 // float32 staging of half-precision layers
 	for i := range t.dec {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		half := t.dec[i].ck.Type.BlockSize() > 1 && t.dec[i].cv.Type.BlockSize() > 1
-		if kt == nil || !half {
+		var kt, vh []float32
+		switch {
+		case !half: // kept: a fresh pair
 			kt, vh = make([]float32, n), make([]float32, n)
+		case scratchKT == nil:
+			scratchKT, scratchVH = make([]float32, n), make([]float32, n)
+			fallthrough
+		default:
+			kt, vh = scratchKT, scratchVH
 		}
 		m.pool.MatMul(tmp, t.dec[i].ck, enc, nEnc)
 		transposeHeads(m.pool, kt, tmp, t.inner, nEnc, t.heads, t.dh)
