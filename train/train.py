@@ -7,9 +7,10 @@ world written by `palid synth`.
   train.py stage0-dense DATA OUT continues a dense stage 0 on the dense loss alone
   train.py stage1  DATA OUT      ViT frozen (features cached): projector + T5 v1.1 on the task mixture
   train.py stage2  DATA OUT      everything, ViT included, on the task mixture at a lower rate
-  train.py stage3  DATA OUT      the long joint run from stage 2, more clip questions
-  train.py stage4  DATA OUT      from stage 3, attention scores kept soft, position probes
-                                 (tried: no gain, so not part of run.sh; docs/demo-model.md)
+  train.py stage3  DATA OUT      the long joint run from OUT/pali2.pt (run.sh: stage 1's model)
+  train.py stage4  DATA OUT      from stage 3; by default attention scores kept soft and position
+                                 probes (tried: no gain); run.sh runs it with both off at half
+                                 stage 3's rate (docs/demo-model.md)
   train.py eval    DATA OUT      exact match per task on the held-out sets (CKPT=file to pick one)
   train.py diagnose DATA OUT     position probes and cross-attention statistics (CKPT=file to pick one)
   train.py probe-dense DATA OUT  what stage 0's dense head reads per patch and per object (DENSE > 0)
