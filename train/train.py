@@ -11,6 +11,7 @@ world written by `palid synth`.
   train.py stage4  DATA OUT      from stage 3; by default attention scores kept soft and position
                                  probes (tried: no gain); run.sh runs it with both off at half
                                  stage 3's rate (docs/demo-model.md)
+  train.py stage5  DATA OUT      from stage 4, lower rate, a clip batch every other step
   train.py eval    DATA OUT      exact match per task on the held-out sets (CKPT=file to pick one)
   train.py diagnose DATA OUT     position probes and cross-attention statistics (CKPT=file to pick one)
   train.py probe-dense DATA OUT  what stage 0's dense head reads per patch and per object (DENSE > 0)
@@ -567,7 +568,9 @@ def stage2(data, out, stage=2):
                 3: dict(LR="1e-3", STEPS="2400", CLIP_EVERY="4", CLIP_BATCH="4", WARMUP="100",
                         VIT_SCALE="1.0", PER_ANSWER="1", ZLOSS="0", AUX="0"),
                 4: dict(LR="1e-3", STEPS="2000", CLIP_EVERY="3", CLIP_BATCH="4", WARMUP="100",
-                        VIT_SCALE="1.0", PER_ANSWER="1", ZLOSS="1e-2", AUX="0.3")}[stage]
+                        VIT_SCALE="1.0", PER_ANSWER="1", ZLOSS="1e-2", AUX="0.3"),
+                5: dict(LR="3e-4", STEPS="1000", CLIP_EVERY="2", CLIP_BATCH="4", WARMUP="50",
+                        VIT_SCALE="0.5", PER_ANSWER="1", ZLOSS="0", AUX="0")}[stage]
     env = lambda k: os.environ.get(E + k, defaults[k])
     per_answer = env("PER_ANSWER") == "1"
     task_weight = TASK_WEIGHT if stage == 2 else TASK_WEIGHT3
@@ -816,6 +819,8 @@ def main():
         stage2(sys.argv[2], sys.argv[3], stage=3)
     elif cmd == "stage4":
         stage2(sys.argv[2], sys.argv[3], stage=4)
+    elif cmd == "stage5":
+        stage2(sys.argv[2], sys.argv[3], stage=5)
     elif cmd == "eval":
         evaluate(sys.argv[2], sys.argv[3], ckpt=os.environ.get("CKPT") or None,
                  limit=int(os.environ.get("EVAL_ITEMS", "0")) or None)
