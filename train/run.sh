@@ -2,11 +2,11 @@
 # Reproduces palid's bundled demo model (models/default) from this repository:
 # the synthetic data (palid synth), the SentencePiece tokenizer (spm_train),
 # stage 0 (SigLIP + dense head), stage 1 (ViT frozen: projector + T5),
-# stages 3 and 4 (all, ViT included), the held-out evaluation, the
+# stages 3, 4 and 5 (all, ViT included), the held-out evaluation, the
 # export to the Hugging Face layout, and palid convert.
 #
 # Needs Go, Debian's python3-torch, python3-numpy, python3-pil and
-# sentencepiece. Runs on 2 threads (TRAIN_THREADS), about 2 hours. Every
+# sentencepiece. Runs on 2 threads (TRAIN_THREADS), about 2 hours 20 minutes. Every
 # seed is fixed.
 #
 #   train/run.sh            # everything, into train/work and models/default
@@ -50,7 +50,7 @@ cd "$ROOT/train"
 # ViT continued on the dense loss alone (stage0-dense), stage 1 (ViT frozen,
 # its features cached: projector + T5, loss per answer), then stage 3 (the
 # joint run, ViT included at half the rate) straight from stage 1: stage 2
-# is skipped (pali2.pt is stage 1's model); stage 4 continues stage 3.
+# is skipped (pali2.pt is stage 1's model); stages 4 and 5 continue stage 3.
 # docs/demo-model.md, session 6.
 [ -f "$OUT/vit.pt" ] || DENSE=5 STAGE0_LR=2e-3 STAGE0_STEPS=1500 $PY train.py stage0 "$DATA" "$OUT"
 [ -f "$OUT/vit-siglip.pt" ] || STAGE0D_STEPS=2000 $PY train.py stage0-dense "$DATA" "$OUT"
@@ -61,6 +61,8 @@ cd "$ROOT/train"
 # Stage 4: stage 3 continued at half its rate, a clip batch every 3rd step.
 [ -f "$OUT/pali4.pt" ] || STAGE4_STEPS=1500 STAGE4_LR=5e-4 STAGE4_VIT_SCALE=0.5 STAGE4_ZLOSS=0 STAGE4_AUX=0 \
 	STAGE4_CLIP_EVERY=3 $PY train.py stage4 "$DATA" "$OUT"
+# Stage 5: from stage 4, lr 3e-4, 1,000 steps, a clip batch every other step.
+[ -f "$OUT/pali5.pt" ] || $PY train.py stage5 "$DATA" "$OUT"
 EVAL_ITEMS=${EVAL_ITEMS:-100} $PY train.py eval "$DATA" "$OUT"
 $PY train.py export "$DATA" "$OUT" "$OUT/hf"
 cd "$ROOT"

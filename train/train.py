@@ -11,7 +11,7 @@ world written by `palid synth`.
   train.py stage4  DATA OUT      from stage 3; by default attention scores kept soft and position
                                  probes (tried: no gain); run.sh runs it with both off at half
                                  stage 3's rate (docs/demo-model.md)
-  train.py stage5  DATA OUT      from stage 4, lower rate, a clip batch every other step
+  train.py stage5  DATA OUT      from stage 4, lower rate, a clip batch every other step (run.sh's last)
   train.py eval    DATA OUT      exact match per task on the held-out sets (CKPT=file to pick one)
   train.py diagnose DATA OUT     position probes and cross-attention statistics (CKPT=file to pick one)
   train.py probe-dense DATA OUT  what stage 0's dense head reads per patch and per object (DENSE > 0)
