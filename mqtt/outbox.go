@@ -151,8 +151,8 @@ func (o *outbox) append(topic string, payload []byte) (uint64, []outboxEntry, er
 func (o *outbox) remove(id uint64) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	i := sort.Search(len(o.entries), func(i int) bool { return o.entries[i].ID >= id })
-	if i == len(o.entries) || o.entries[i].ID != id {
+	i, ok := o.find(id)
+	if !ok {
 		return nil
 	}
 	o.entries = append(o.entries[:i], o.entries[i+1:]...)
@@ -166,8 +166,14 @@ func (o *outbox) remove(id uint64) error {
 func (o *outbox) has(id uint64) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	_, ok := o.find(id)
+	return ok
+}
+
+// find returns id's index in o.entries; o.mu must be held.
+func (o *outbox) find(id uint64) (int, bool) {
 	i := sort.Search(len(o.entries), func(i int) bool { return o.entries[i].ID >= id })
-	return i < len(o.entries) && o.entries[i].ID == id
+	return i, i < len(o.entries) && o.entries[i].ID == id
 }
 
 // list returns the waiting entries in id order (payloads shared, read only).

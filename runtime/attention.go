@@ -68,6 +68,10 @@ type attnJob struct {
 	kt16, vh16 []uint16
 }
 
+// laidOut reports whether the job comes with transposed keys and per-head
+// values, in float32 or half precision.
+func (j *attnJob) laidOut() bool { return j.kt != nil || j.kt16 != nil }
+
 // attnWork keeps attend's transposed keys, per-head values and its workers'
 // scratch between calls so that the layers of one forward pass reuse them.
 type attnWork struct {
@@ -117,7 +121,7 @@ func attend(pool *neon.Pool, sh attnShape, jobs []attnJob, w *attnWork) {
 		starts[i+1] = starts[i] + sh.heads*((j.nq+attnQBlock-1)/attnQBlock)
 		maxQ = max(maxQ, min(j.nq, attnQBlock))
 		maxK = max(maxK, min(j.nk, attnKBlock))
-		if j.kt == nil && j.kt16 == nil && j.nq >= attnPackMin {
+		if !j.laidOut() && j.nq >= attnPackMin {
 			need += 2 * j.nk * sh.heads * sh.dh
 		}
 	}
@@ -128,7 +132,7 @@ func attend(pool *neon.Pool, sh attnShape, jobs []attnJob, w *attnWork) {
 		buf := w.buf[:need]
 		for i := range jobs {
 			j := &jobs[i]
-			if j.kt != nil || j.kt16 != nil || j.nq < attnPackMin {
+			if j.laidOut() || j.nq < attnPackMin {
 				continue
 			}
 			n := j.nk * sh.heads * sh.dh
@@ -159,7 +163,7 @@ func attend(pool *neon.Pool, sh attnShape, jobs []attnJob, w *attnWork) {
 			qb := local / sh.heads
 			i0 := qb * attnQBlock
 			i1 := min(i0+attnQBlock, j.nq)
-			if j.kt == nil && j.kt16 == nil {
+			if !j.laidOut() {
 				attendDirect(sc, sh, j, h, i0, i1)
 			} else {
 				attendTiled(sc, sh, j, h, i0, i1)

@@ -64,9 +64,9 @@ const (
 // visual token by 0.008, giving 1-2% at the logits of the trained tiny
 // model). Measured: Q8_0 0.021, Q4_0 0.007, F16 3e-6 with float32
 // cross-attention keys and values; Q8_0 0.028, Q4_0 0.011 since quantized
-// models keep them in half precision (decoder.crossKT16), a rounding the
+// models keep them in half precision (decoder.cross, kt16/vh16), a rounding the
 // simulation does not make. Against float64 that moved the Q8_0 error
-// from 0.021/0.051 to 0.018/0.057 (files a/b) and Q4_0's not at all.
+// from 0.051/0.021 to 0.057/0.018 (files a/b) and Q4_0's by 0.004 at most.
 var quantBounds = map[neon.DType]struct{ vsRef, vsSim float64 }{
 	neon.F16:  {vsRef: 5e-3, vsSim: 1e-4},
 	neon.Q8_0: {vsRef: 0.15, vsSim: 0.05},

@@ -336,22 +336,21 @@ func (m *Model) encode(ctx context.Context, x []float32, n int) ([]float32, erro
 type decoder struct {
 	m    *Model
 	nEnc int
-	// crossKT and crossVH are per layer the encoder's cross-attention keys,
-	// transposed (inner x nEnc), and values, gathered by head (heads x nEnc
-	// x dh), for the tiled attention. A model whose cross-attention weights
-	// are quantized keeps them in half precision instead (crossKT16,
-	// crossVH16): a decode step reads them all, and in float32 they are
-	// about a seventh of its bytes (T5-base, 272 encoder tokens); the
-	// rounding is far below the weights' own.
-	crossKT, crossVH     [][]float32
-	crossKT16, crossVH16 [][]uint16
-	cross                [1]attnJob // the step's cross-attention job, reused
-	maxLen               int
-	pos                  int         // tokens already in the caches
-	caches               [][]float32 // per beam: [layer][k|v][maxLen x inner]
-	spare                [][]float32
-	bias                 []float32 // [heads][maxLen]: relative positions -(maxLen-1)..0
-	logits               []float32
+	// cross holds per layer the cross-attention job with the encoder's
+	// keys, transposed (inner x nEnc), and values, gathered by head (heads
+	// x nEnc x dh), for the tiled attention; a step fills in its queries
+	// and output. A model whose cross-attention weights are quantized keeps
+	// them in half precision (kt16, vh16 instead of kt, vh): a decode step
+	// reads them all, and in float32 they are about a seventh of its bytes
+	// (T5-base, 272 encoder tokens); the rounding is far below the
+	// weights' own.
+	cross  []attnJob
+	maxLen int
+	pos    int         // tokens already in the caches
+	caches [][]float32 // per beam: [layer][k|v][maxLen x inner]
+	spare  [][]float32
+	bias   []float32 // [heads][maxLen]: relative positions -(maxLen-1)..0
+	logits []float32
 
 	// Buffers of step, sized for the widest step so far.
 	beams                            int
@@ -389,20 +388,13 @@ func (m *Model) newDecoder(ctx context.Context, enc []float32, nEnc, maxLen int)
 		transposeHeads(m.pool, kt, tmp, t.inner, nEnc, t.heads, t.dh)
 		m.pool.MatMul(tmp, t.dec[i].cv, enc, nEnc)
 		gatherHeads(m.pool, vh, tmp, t.inner, nEnc, t.heads, t.dh)
-		if !half {
-			s.crossKT = append(s.crossKT, kt)
-			s.crossVH = append(s.crossVH, vh)
-			s.crossKT16 = append(s.crossKT16, nil)
-			s.crossVH16 = append(s.crossVH16, nil)
-			continue
+		j := attnJob{nk: nEnc, kt: kt, vh: vh}
+		if half {
+			j = attnJob{nk: nEnc, kt16: make([]uint16, n), vh16: make([]uint16, n)}
+			toF16(m.pool, j.kt16, kt)
+			toF16(m.pool, j.vh16, vh)
 		}
-		kt16, vh16 := make([]uint16, n), make([]uint16, n)
-		toF16(m.pool, kt16, kt)
-		toF16(m.pool, vh16, vh)
-		s.crossKT = append(s.crossKT, nil)
-		s.crossVH = append(s.crossVH, nil)
-		s.crossKT16 = append(s.crossKT16, kt16)
-		s.crossVH16 = append(s.crossVH16, vh16)
+		s.cross = append(s.cross, j)
 	}
 	s.bias = t.relBiasTable(t.decRel, false, -(maxLen - 1), 0)
 	s.caches = [][]float32{s.newCache()}
@@ -537,13 +529,9 @@ func (s *decoder) step(ctx context.Context, parents, tokens []int) ([]float32, e
 		// Cross-attention over the encoder output: one job for all beams.
 		m.rmsRows(norm, x, b.crossNorm, nb, d, t.eps)
 		m.pool.MatMul(q, b.cq, norm, nb)
-		s.cross[0] = attnJob{
-			q: q, qStride: inner, nq: nb,
-			kt: s.crossKT[i], vh: s.crossVH[i], nk: s.nEnc,
-			kt16: s.crossKT16[i], vh16: s.crossVH16[i],
-			out: a, outStride: inner,
-		}
-		attend(m.pool, sh, s.cross[:], &s.work)
+		cj := &s.cross[i]
+		cj.q, cj.qStride, cj.nq, cj.out, cj.outStride = q, inner, nb, a, inner
+		attend(m.pool, sh, s.cross[i:i+1], &s.work)
 		m.pool.MatMul(o, b.co, a, nb)
 		m.addInto(x, o)
 		// Feed-forward.

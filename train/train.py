@@ -225,8 +225,8 @@ def stage0(data, out):
     (scene, caption) pairs; t' = log 10, b = -10 at the start, as in the
     SigLIP paper. Identical captions within a batch count as positives.
 
-    With DENSE > 0 (not the shipped model's recipe: tried in session 5,
-    docs/demo-model.md, with DENSE=5 STAGE0_LR=2e-3 STAGE0_STEPS=1500), a
+    With DENSE > 0 (the shipped model's recipe since session 6: DENSE=5
+    STAGE0_LR=2e-3 STAGE0_STEPS=1500, train/run.sh), a
     training-only linear head on the ViT's output tokens also learns, per
     patch, what the renderer put there (the share of background, each
     shape x colour, the sign's panel and each character, from the label
@@ -505,8 +505,8 @@ def stage1(data, out):
     # STAGE1_PER_ANSWER=1 weighs answers, not tokens, and STAGE1_ZLOSS
     # keeps the attention scores soft from the first step (training only):
     # a head that saturates early never learns to look at the picture
-    # (docs/demo-model.md, "Why training stalls"). Both are off in the
-    # shipped model's recipe; session 5 tried them with a dense stage 0.
+    # (docs/demo-model.md, "Why training stalls"). Both are off by default;
+    # the shipped model's recipe turns them on (train/run.sh).
     per_answer = os.environ.get("STAGE1_PER_ANSWER", "0") == "1"
     task_weight = TASK_WEIGHT3 if per_answer else TASK_WEIGHT
     weights = [task_weight.get(r["task"], 1.0) for r in srecs]
