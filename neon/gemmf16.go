@@ -86,10 +86,7 @@ func gemmF16Rows(row64, row16 gemmF16Row) gemmF16Func {
 			gemmF16Generic(c, ldc, a, lda, b, ldb, m, n, 0, add)
 			return
 		}
-		addi := 0
-		if add {
-			addi = 1
-		}
+		addi := b2i(add)
 		n64, n16 := n&^63, n&^15
 		for i := 0; i < m; i++ {
 			for j := 0; j < n64; j += 64 {

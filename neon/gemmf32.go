@@ -66,10 +66,7 @@ func gemmF32Tiles(tile gemmF32Tile, row gemmF32Row, axpy func(y []float32, a flo
 			gemmF32Generic(c, ldc, a, lda, b, ldb, m, n, 0, add)
 			return
 		}
-		addi := 0
-		if add {
-			addi = 1
-		}
+		addi := b2i(add)
 		m4, n16, n64 := m&^3, n&^15, n&^63
 		for i := 0; i < m4; i += 4 {
 			for j := 0; j < n16; j += 16 {

@@ -84,3 +84,11 @@ func useKernels(k *kernelSet) (restore func()) {
 	kern = k
 	return func() { kern = old }
 }
+
+// b2i is 1 for true: the add flag as assembly kernels take it.
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

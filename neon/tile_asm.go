@@ -23,13 +23,6 @@ func checkTile(out []float32, ostride int, w []byte, rec int, a *actQ8, t0, nt, 
 	_ = out[(nt-1)*ostride+packRows-1]
 }
 
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
 // tileQ8Asm wraps Q8_0 tile kernels, which need no block sums, as
 // tileSumsAsm's kernels.
 func tileQ8Asm(t4 tileQ8T4Func, t1 tileQ8T1Func) tileFunc {
