@@ -11,7 +11,11 @@ world written by `palid synth`.
   train.py stage4  DATA OUT      from stage 3; by default attention scores kept soft and position
                                  probes (tried: no gain); run.sh runs it with both off at half
                                  stage 3's rate (docs/demo-model.md)
-  train.py stage5  DATA OUT      from stage 4, lower rate, a clip batch every other step (run.sh's last)
+  train.py stage5  DATA OUT      from stage 4, lower rate, a clip batch every other step
+  train.py stage6  DATA OUT      from stage 5, stage 0's dense head kept on the ViT, "where" and
+                                 counts sampled more often
+  train.py stage7  DATA OUT      from stage 6, each answer's token losses summed (run.sh's last)
+  train.py stage8  DATA OUT      stage 7 once more (an experiment, not in run.sh)
   train.py eval    DATA OUT      exact match per task on the held-out sets (CKPT=file to pick one)
   train.py diagnose DATA OUT     position probes and cross-attention statistics (CKPT=file to pick one)
   train.py probe-dense DATA OUT  what stage 0's dense head reads per patch and per object (DENSE > 0)
@@ -477,7 +481,13 @@ def lm_loss(model, vis, ids, mask, batch, per_answer=False, reg=None):
     if per_answer:
         ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100,
                              reduction="none").reshape(tgt.shape)
-        loss = ((ce * tmask).sum(1) / tmask.sum(1)).mean()
+        if per_answer == "sum":
+            # Each answer's summed token loss: the one token that decides
+            # "right" (the second of six: "▁ r ig h t") is not divided by
+            # the five its first letters make certain.
+            loss = (ce * tmask).sum(1).mean()
+        else:
+            loss = ((ce * tmask).sum(1) / tmask.sum(1)).mean()
     else:
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
     if reg is not None:
@@ -553,7 +563,10 @@ def stage2(data, out, stage=2):
     """Everything trained together, the ViT included (PaLI-3 unfreezes the
     image encoder after its first multimodal stage). Stage 2 starts from
     stage 1's model at a lower learning rate; stage 3 is the long run, from
-    stage 2's model, with more clip questions."""
+    stage 2's model, with more clip questions. Stages 4 to 8 continue the
+    previous one with the settings in `defaults` (each overridable as
+    STAGEn_KEY): stage 6 puts stage 0's dense head back on the ViT, stage 7
+    sums each answer's token losses (docs/demo-model.md, session 7)."""
     random.seed(stage)
     torch.manual_seed(stage)
     tok = Tokenizer(os.path.join(data, "spiece.model"))
@@ -570,10 +583,23 @@ def stage2(data, out, stage=2):
                 4: dict(LR="1e-3", STEPS="2000", CLIP_EVERY="3", CLIP_BATCH="4", WARMUP="100",
                         VIT_SCALE="1.0", PER_ANSWER="1", ZLOSS="1e-2", AUX="0.3"),
                 5: dict(LR="3e-4", STEPS="1000", CLIP_EVERY="2", CLIP_BATCH="4", WARMUP="50",
-                        VIT_SCALE="0.5", PER_ANSWER="1", ZLOSS="0", AUX="0")}[stage]
-    env = lambda k: os.environ.get(E + k, defaults[k])
-    per_answer = env("PER_ANSWER") == "1"
-    task_weight = TASK_WEIGHT if stage == 2 else TASK_WEIGHT3
+                        VIT_SCALE="0.5", PER_ANSWER="1", ZLOSS="0", AUX="0"),
+                6: dict(LR="5e-4", STEPS="2000", CLIP_EVERY="2", CLIP_BATCH="4", WARMUP="100",
+                        VIT_SCALE="1.0", PER_ANSWER="1", ZLOSS="0", AUX="0", DENSE="1",
+                        WEIGHTS="where=3,count=2"),
+                7: dict(LR="3e-4", STEPS="1200", CLIP_EVERY="2", CLIP_BATCH="4", WARMUP="100",
+                        VIT_SCALE="1.0", PER_ANSWER="sum", ZLOSS="0", AUX="0", DENSE="1",
+                        WEIGHTS="where=3,count=2"),
+                8: dict(LR="3e-4", STEPS="1200", CLIP_EVERY="2", CLIP_BATCH="4", WARMUP="100",
+                        VIT_SCALE="1.0", PER_ANSWER="sum", ZLOSS="0", AUX="0", DENSE="1",
+                        WEIGHTS="where=3,count=2")}[stage]
+    env = lambda k: os.environ.get(E + k, defaults.get(k, ""))
+    per_answer = {"0": False, "1": True, "sum": "sum"}[env("PER_ANSWER")]
+    task_weight = dict(TASK_WEIGHT if stage == 2 else TASK_WEIGHT3)
+    # STAGEn_WEIGHTS=task=w,...: the sampling weight of single-frame tasks.
+    for kv in filter(None, env("WEIGHTS").split(",")):
+        k, v = kv.split("=")
+        task_weight[k] = float(v)
     zloss, aux = float(env("ZLOSS")), float(env("AUX"))
     reg = None
     if zloss > 0 or aux > 0:
@@ -586,6 +612,24 @@ def stage2(data, out, stage=2):
     rest = [p for n, p in model.named_parameters() if not n.startswith("vision_tower.")]
     if reg is not None:
         rest += list(reg.parameters())
+    # STAGEn_DENSE=w keeps stage 0's dense head (OUT/dense_head.pt, training
+    # only, not exported) on the ViT's tokens of every scene batch, so that
+    # the joint stage goes on teaching the shapes under each patch instead
+    # of letting the answer loss alone move the ViT.
+    dense_w = float(env("DENSE") or "0")
+    if dense_w > 0:
+        patch = VISION["patch_size"]
+        dense = load_dense(os.path.join(data, "scenes"), len(simgs))
+        dense_head = nn.Linear(VISION["hidden_size"], DENSE_CLASSES)
+        # The head a previous dense joint stage left, else stage 0's.
+        prev = os.path.join(out, f"dense_head{stage - 1}.pt")
+        dense_head.load_state_dict(torch.load(prev if os.path.exists(prev) else os.path.join(out, "dense_head.pt")))
+        rest += list(dense_head.parameters())
+        eimgs, _ = load_set(os.path.join(data, "eval-scenes"), tok)
+        edense = dense_targets(load_dense(os.path.join(data, "eval-scenes"), len(eimgs))[:256], patch)
+        epix = to_pixels(eimgs[:256])
+        vit = model.vision_tower
+        log(out, f"stage{stage} dense head: held-out patch class {dense_accuracy(vit, dense_head, epix, edense)[0]:.3f}")
     peak = float(env("LR"))
     opt = torch.optim.AdamW([dict(params=vit_params, scale=float(env("VIT_SCALE"))), dict(params=rest, scale=1.0)],
                             lr=peak, weight_decay=1e-4)
@@ -607,17 +651,30 @@ def stage2(data, out, stage=2):
             batch, kind = random.choices(srecs, weights, k=sbs), "scene"
             vis, ids, mask = pixel_inputs(model.vision_tower, simgs, batch)
         loss = lm_loss(model, vis, ids, mask, batch, per_answer, reg)
+        answer_loss = loss.item()
+        if dense_w > 0 and kind == "scene":
+            target = dense_targets(dense[[r["images"][0] for r in batch]], patch)
+            dl = dense_loss(dense_head, vis, target, float(os.environ.get("DENSE_FG", "4")))
+            ema["dense"] = dl.item() if "dense" not in ema else 0.95 * ema["dense"] + 0.05 * dl.item()
+            loss = loss + dense_w * dl
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        ema[kind] = loss.item() if kind not in ema else 0.95 * ema[kind] + 0.05 * loss.item()
+        ema[kind] = answer_loss if kind not in ema else 0.95 * ema[kind] + 0.05 * answer_loss
         if step % 100 == 0 or step == steps - 1:
-            log(out, f"stage{stage} step {step} scene {ema.get('scene', 0):.4f} clip {ema.get('clip', 0):.4f} "
+            msg = ""
+            if dense_w > 0:
+                msg = f" dense {ema.get('dense', 0):.4f}"
+                if step % 500 == 0 or step == steps - 1:
+                    msg += f" held-out patch class {dense_accuracy(model.vision_tower, dense_head, epix, edense)[0]:.3f}"
+            log(out, f"stage{stage} step {step} scene {ema.get('scene', 0):.4f} clip {ema.get('clip', 0):.4f}{msg} "
                      f"lr {opt.param_groups[1]['lr']:.2e} {time.time() - t0:.0f}s")
         if step % 100 == 99:
             torch.save(model.state_dict(), os.path.join(out, f"pali{stage}-partial.pt"))
     torch.save(model.state_dict(), os.path.join(out, f"pali{stage}.pt"))
+    if dense_w > 0:
+        torch.save(dense_head.state_dict(), os.path.join(out, f"dense_head{stage}.pt"))
     shutil.copy(os.path.join(out, f"pali{stage}.pt"), os.path.join(out, "pali.pt"))
 
 
@@ -813,14 +870,9 @@ def main():
         stage0_dense(sys.argv[2], sys.argv[3])
     elif cmd == "stage1":
         stage1(sys.argv[2], sys.argv[3])
-    elif cmd == "stage2":
-        stage2(sys.argv[2], sys.argv[3])
-    elif cmd == "stage3":
-        stage2(sys.argv[2], sys.argv[3], stage=3)
-    elif cmd == "stage4":
-        stage2(sys.argv[2], sys.argv[3], stage=4)
-    elif cmd == "stage5":
-        stage2(sys.argv[2], sys.argv[3], stage=5)
+    elif cmd in ("stage2", "stage3", "stage4", "stage5", "stage6", "stage7", "stage8"):
+        # The joint stages share stage2 and differ in their settings.
+        stage2(sys.argv[2], sys.argv[3], stage=int(cmd[len("stage"):]))
     elif cmd == "eval":
         evaluate(sys.argv[2], sys.argv[3], ckpt=os.environ.get("CKPT") or None,
                  limit=int(os.environ.get("EVAL_ITEMS", "0")) or None)
