@@ -2,11 +2,11 @@
 # Reproduces palid's bundled demo model (models/default) from this repository:
 # the synthetic data (palid synth), the SentencePiece tokenizer (spm_train),
 # stage 0 (SigLIP + dense head), stage 1 (ViT frozen: projector + T5),
-# stages 3 to 7 (all, ViT included), the held-out evaluation, the
+# stages 3 to 8 (all, ViT included), the held-out evaluation, the
 # export to the Hugging Face layout, and palid convert.
 #
 # Needs Go, Debian's python3-torch, python3-numpy, python3-pil and
-# sentencepiece. Runs on 2 threads (TRAIN_THREADS), about 3 hours 30 minutes. Every
+# sentencepiece. Runs on 2 threads (TRAIN_THREADS), about 4 hours. Every
 # seed is fixed.
 #
 #   train/run.sh            # everything, into train/work and models/default
@@ -66,9 +66,11 @@ cd "$ROOT/train"
 # Stage 6: stage0-dense's dense head back on the ViT's tokens, "where" and
 # counts sampled 3x and 2x, lr 5e-4, 2,000 steps. Stage 7: each answer's
 # loss summed over its tokens instead of averaged, lr 3e-4, 1,200 steps.
-# The shipped runs had one thread each (two experiments side by side).
+# Stage 8: stage 7 once more (same settings). The shipped runs had one
+# thread each (two experiments side by side).
 [ -f "$OUT/pali6.pt" ] || TRAIN_THREADS=1 $PY train.py stage6 "$DATA" "$OUT"
 [ -f "$OUT/pali7.pt" ] || TRAIN_THREADS=1 $PY train.py stage7 "$DATA" "$OUT"
+[ -f "$OUT/pali8.pt" ] || TRAIN_THREADS=1 $PY train.py stage8 "$DATA" "$OUT"
 EVAL_ITEMS=${EVAL_ITEMS:-100} $PY train.py eval "$DATA" "$OUT"
 $PY train.py export "$DATA" "$OUT" "$OUT/hf"
 cd "$ROOT"

@@ -14,8 +14,8 @@ world written by `palid synth`.
   train.py stage5  DATA OUT      from stage 4, lower rate, a clip batch every other step
   train.py stage6  DATA OUT      from stage 5, stage 0's dense head kept on the ViT, "where" and
                                  counts sampled more often
-  train.py stage7  DATA OUT      from stage 6, each answer's token losses summed (run.sh's last)
-  train.py stage8  DATA OUT      stage 7 once more (an experiment, not in run.sh)
+  train.py stage7  DATA OUT      from stage 6, each answer's token losses summed
+  train.py stage8  DATA OUT      stage 7 once more (run.sh's last)
   train.py eval    DATA OUT      exact match per task on the held-out sets (CKPT=file to pick one)
   train.py diagnose DATA OUT     position probes and cross-attention statistics (CKPT=file to pick one)
   train.py probe-dense DATA OUT  what stage 0's dense head reads per patch and per object (DENSE > 0)
@@ -565,8 +565,8 @@ def stage2(data, out, stage=2):
     stage 1's model at a lower learning rate; stage 3 is the long run, from
     stage 2's model, with more clip questions. Stages 4 to 8 continue the
     previous one with the settings in `defaults` (each overridable as
-    STAGEn_KEY): stage 6 puts stage 0's dense head back on the ViT, stage 7
-    sums each answer's token losses (docs/demo-model.md, session 7)."""
+    STAGEn_KEY): stage 6 puts stage 0's dense head back on the ViT, stages 7
+    and 8 sum each answer's token losses (docs/demo-model.md, session 7)."""
     random.seed(stage)
     torch.manual_seed(stage)
     tok = Tokenizer(os.path.join(data, "spiece.model"))
