@@ -211,6 +211,12 @@ def dense_loss(head, tokens, target, fg_weight):
     return (-(target * F.log_softmax(head(tokens), -1)).sum(-1) * w).sum() / w.sum()
 
 
+def dense_heldout(data, eimgs, n=256):
+    """The first n held-out scenes' pixels and dense targets, for dense_accuracy."""
+    dense = load_dense(os.path.join(data, "eval-scenes"), len(eimgs))[:n]
+    return to_pixels(eimgs[:n]), dense_targets(dense, VISION["patch_size"])
+
+
 def dense_accuracy(vit, head, pix, target):
     """Held-out share of the patches whose main non-background class (at
     least a quarter of the patch) the dense head ranks first among the
@@ -258,8 +264,7 @@ def stage0(data, out):
     epix = to_pixels(eimgs[eidx])
     eids, emask = pad(ecaps)
     if dense_w > 0:
-        edense = dense_targets(load_dense(os.path.join(data, "eval-scenes"), len(eimgs))[:256], patch)
-        epix_all = to_pixels(eimgs[:256])
+        epix_all, edense = dense_heldout(data, eimgs)
     vit = pali.VisionTower(VISION)
     img_head = nn.Linear(VISION["hidden_size"], 128)
     txt = TextTower(tok.size())
@@ -323,8 +328,7 @@ def stage0_dense(data, out):
     dense = load_dense(os.path.join(data, "scenes"), len(imgs))
     eimgs, _ = load_set(os.path.join(data, "eval-scenes"), tok)
     patch = VISION["patch_size"]
-    edense = dense_targets(load_dense(os.path.join(data, "eval-scenes"), len(eimgs))[:256], patch)
-    epix = to_pixels(eimgs[:256])
+    epix, edense = dense_heldout(data, eimgs)
     vit = pali.VisionTower(VISION)
     vit.load_state_dict(torch.load(os.path.join(out, "vit.pt")))
     head = nn.Linear(VISION["hidden_size"], DENSE_CLASSES)
@@ -559,6 +563,12 @@ def stage1(data, out):
     shutil.copy(os.path.join(out, "pali1.pt"), os.path.join(out, "pali.pt"))
 
 
+# What stages 6 to 8 share: the dense head on, "where" and counts sampled
+# 3x and 2x, a clip batch every other step, the ViT at the full rate.
+DENSE_STAGE = dict(CLIP_EVERY="2", CLIP_BATCH="4", WARMUP="100", VIT_SCALE="1.0", ZLOSS="0", AUX="0",
+                   DENSE="1", WEIGHTS="where=3,count=2")
+
+
 def stage2(data, out, stage=2):
     """Everything trained together, the ViT included (PaLI-3 unfreezes the
     image encoder after its first multimodal stage). Stage 2 starts from
@@ -584,15 +594,9 @@ def stage2(data, out, stage=2):
                         VIT_SCALE="1.0", PER_ANSWER="1", ZLOSS="1e-2", AUX="0.3"),
                 5: dict(LR="3e-4", STEPS="1000", CLIP_EVERY="2", CLIP_BATCH="4", WARMUP="50",
                         VIT_SCALE="0.5", PER_ANSWER="1", ZLOSS="0", AUX="0"),
-                6: dict(LR="5e-4", STEPS="2000", CLIP_EVERY="2", CLIP_BATCH="4", WARMUP="100",
-                        VIT_SCALE="1.0", PER_ANSWER="1", ZLOSS="0", AUX="0", DENSE="1",
-                        WEIGHTS="where=3,count=2"),
-                7: dict(LR="3e-4", STEPS="1200", CLIP_EVERY="2", CLIP_BATCH="4", WARMUP="100",
-                        VIT_SCALE="1.0", PER_ANSWER="sum", ZLOSS="0", AUX="0", DENSE="1",
-                        WEIGHTS="where=3,count=2"),
-                8: dict(LR="3e-4", STEPS="1200", CLIP_EVERY="2", CLIP_BATCH="4", WARMUP="100",
-                        VIT_SCALE="1.0", PER_ANSWER="sum", ZLOSS="0", AUX="0", DENSE="1",
-                        WEIGHTS="where=3,count=2")}[stage]
+                6: dict(DENSE_STAGE, LR="5e-4", STEPS="2000", PER_ANSWER="1"),
+                7: dict(DENSE_STAGE, LR="3e-4", STEPS="1200", PER_ANSWER="sum"),
+                8: dict(DENSE_STAGE, LR="3e-4", STEPS="1200", PER_ANSWER="sum")}[stage]
     env = lambda k: os.environ.get(E + k, defaults.get(k, ""))
     per_answer = {"0": False, "1": True, "sum": "sum"}[env("PER_ANSWER")]
     task_weight = dict(TASK_WEIGHT if stage == 2 else TASK_WEIGHT3)
@@ -625,11 +629,10 @@ def stage2(data, out, stage=2):
         prev = os.path.join(out, f"dense_head{stage - 1}.pt")
         dense_head.load_state_dict(torch.load(prev if os.path.exists(prev) else os.path.join(out, "dense_head.pt")))
         rest += list(dense_head.parameters())
-        eimgs, _ = load_set(os.path.join(data, "eval-scenes"), tok)
-        edense = dense_targets(load_dense(os.path.join(data, "eval-scenes"), len(eimgs))[:256], patch)
-        epix = to_pixels(eimgs[:256])
-        vit = model.vision_tower
-        log(out, f"stage{stage} dense head: held-out patch class {dense_accuracy(vit, dense_head, epix, edense)[0]:.3f}")
+        dense_fg = float(os.environ.get("DENSE_FG", "4"))
+        epix, edense = dense_heldout(data, load_set(os.path.join(data, "eval-scenes"), tok)[0])
+        held_out = lambda: dense_accuracy(model.vision_tower, dense_head, epix, edense)[0]
+        log(out, f"stage{stage} dense head: held-out patch class {held_out():.3f}")
     peak = float(env("LR"))
     opt = torch.optim.AdamW([dict(params=vit_params, scale=float(env("VIT_SCALE"))), dict(params=rest, scale=1.0)],
                             lr=peak, weight_decay=1e-4)
@@ -654,7 +657,7 @@ def stage2(data, out, stage=2):
         answer_loss = loss.item()
         if dense_w > 0 and kind == "scene":
             target = dense_targets(dense[[r["images"][0] for r in batch]], patch)
-            dl = dense_loss(dense_head, vis, target, float(os.environ.get("DENSE_FG", "4")))
+            dl = dense_loss(dense_head, vis, target, dense_fg)
             ema["dense"] = dl.item() if "dense" not in ema else 0.95 * ema["dense"] + 0.05 * dl.item()
             loss = loss + dense_w * dl
         opt.zero_grad()
@@ -667,7 +670,7 @@ def stage2(data, out, stage=2):
             if dense_w > 0:
                 msg = f" dense {ema.get('dense', 0):.4f}"
                 if step % 500 == 0 or step == steps - 1:
-                    msg += f" held-out patch class {dense_accuracy(model.vision_tower, dense_head, epix, edense)[0]:.3f}"
+                    msg += f" held-out patch class {held_out():.3f}"
             log(out, f"stage{stage} step {step} scene {ema.get('scene', 0):.4f} clip {ema.get('clip', 0):.4f}{msg} "
                      f"lr {opt.param_groups[1]['lr']:.2e} {time.time() - t0:.0f}s")
         if step % 100 == 99:
