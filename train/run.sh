@@ -2,11 +2,12 @@
 # Reproduces palid's bundled demo model (models/default) from this repository:
 # the synthetic data (palid synth), the SentencePiece tokenizer (spm_train),
 # stage 0 (SigLIP + dense head), stage 1 (ViT frozen: projector + T5),
-# stages 3 to 8 (all, ViT included), the held-out evaluation, the
+# stages 3 to 10 (all, ViT included; 9 and 10 on a second tokenizer whose
+# answer words are whole pieces), the held-out evaluation, the
 # export to the Hugging Face layout, and palid convert.
 #
 # Needs Go, Debian's python3-torch, python3-numpy, python3-pil and
-# sentencepiece. Runs on 2 threads (TRAIN_THREADS), about 4 hours. Every
+# sentencepiece. Runs on 2 threads (TRAIN_THREADS), about 5 hours. Every
 # seed is fixed.
 #
 #   train/run.sh            # everything, into train/work and models/default
@@ -71,6 +72,26 @@ cd "$ROOT/train"
 [ -f "$OUT/pali6.pt" ] || TRAIN_THREADS=1 $PY train.py stage6 "$DATA" "$OUT"
 [ -f "$OUT/pali7.pt" ] || TRAIN_THREADS=1 $PY train.py stage7 "$DATA" "$OUT"
 [ -f "$OUT/pali8.pt" ] || TRAIN_THREADS=1 $PY train.py stage8 "$DATA" "$OUT"
+
+# A second tokenizer in which every one-word answer that the first split
+# (right = ▁ r ig h t) is one piece, stage 8's model moved to it (the
+# embedding rows of shared pieces kept), and stage 9 on it: stage 8's
+# settings at lr 5e-4, 1,500 steps. docs/demo-model.md, session 8.
+DATA2=$WORK/data-tok2
+OUT2=$WORK/out-tok2
+mkdir -p "$DATA2" "$OUT2"
+for d in scenes clips eval-scenes eval-clips; do ln -sfn "../$(basename "$DATA")/$d" "$DATA2/$d"; done
+[ -f "$DATA2/spiece.model" ] || spm_train --input="$DATA/text.txt" --model_prefix="$DATA2/spiece" --vocab_size=160 \
+	--model_type=unigram --character_coverage=1.0 --pad_id=0 --eos_id=1 --unk_id=2 \
+	--bos_id=-1 --split_digits=true --hard_vocab_limit=false --input_sentence_size=1000000 \
+	--user_defined_symbols=▁right,▁left,▁top,▁bottom,▁up,▁down,▁yes,▁no
+[ -f "$OUT2/pali8.pt" ] || $PY train.py retokenize "$DATA" "$OUT" "$DATA2" "$OUT2" 8
+[ -f "$OUT2/pali9.pt" ] || TRAIN_THREADS=1 $PY train.py stage9 "$DATA2" "$OUT2"
+# Stage 10: from stage 9, lr 3e-4, 800 steps, the sampling weights of
+# "where" 3, counts 3 and the sign's code (ocr) 4 (the other tasks 1).
+[ -f "$OUT2/pali10.pt" ] || TRAIN_THREADS=1 $PY train.py stage10 "$DATA2" "$OUT2"
+DATA=$DATA2
+OUT=$OUT2
 EVAL_ITEMS=${EVAL_ITEMS:-100} $PY train.py eval "$DATA" "$OUT"
 $PY train.py export "$DATA" "$OUT" "$OUT/hf"
 cd "$ROOT"

@@ -15,7 +15,15 @@ world written by `palid synth`.
   train.py stage6  DATA OUT      from stage 5, stage 0's dense head kept on the ViT, "where" and
                                  counts sampled more often
   train.py stage7  DATA OUT      from stage 6, each answer's token losses summed
-  train.py stage8  DATA OUT      stage 7 once more (run.sh's last)
+  train.py stage8  DATA OUT      stage 7 once more
+  train.py retokenize DATA OUT DATA2 OUT2 N
+                                 OUT/paliN.pt moved to DATA2's tokenizer, as OUT2/paliN.pt (the
+                                 embedding rows of the pieces both share kept, the others built
+                                 from the old pieces that spell them)
+  train.py stage9  DATA OUT      stage 8's settings at lr 5e-4, 1,500 steps (run.sh: after
+                                 retokenize, with each answer word one piece)
+  train.py stage10 DATA OUT      from stage 9, lr 3e-4, 800 steps, counts and the sign sampled
+                                 more often (run.sh's last)
   train.py eval    DATA OUT      exact match per task on the held-out sets (CKPT=file to pick one)
   train.py diagnose DATA OUT     position probes and cross-attention statistics (CKPT=file to pick one)
   train.py probe-dense DATA OUT  what stage 0's dense head reads per patch and per object (DENSE > 0)
@@ -573,10 +581,11 @@ def stage2(data, out, stage=2):
     """Everything trained together, the ViT included (PaLI-3 unfreezes the
     image encoder after its first multimodal stage). Stage 2 starts from
     stage 1's model at a lower learning rate; stage 3 is the long run, from
-    stage 2's model, with more clip questions. Stages 4 to 8 continue the
+    stage 2's model, with more clip questions. Stages 4 to 10 continue the
     previous one with the settings in `defaults` (each overridable as
     STAGEn_KEY): stage 6 puts stage 0's dense head back on the ViT, stages 7
-    and 8 sum each answer's token losses (docs/demo-model.md, session 7)."""
+    and 8 sum each answer's token losses (docs/demo-model.md, session 7),
+    stages 9 and 10 do the same on the second tokenizer (session 8)."""
     random.seed(stage)
     torch.manual_seed(stage)
     tok = Tokenizer(os.path.join(data, "spiece.model"))
@@ -596,7 +605,10 @@ def stage2(data, out, stage=2):
                         VIT_SCALE="0.5", PER_ANSWER="1", ZLOSS="0", AUX="0"),
                 6: dict(DENSE_STAGE, LR="5e-4", STEPS="2000", PER_ANSWER="1"),
                 7: dict(DENSE_STAGE, LR="3e-4", STEPS="1200", PER_ANSWER="sum"),
-                8: dict(DENSE_STAGE, LR="3e-4", STEPS="1200", PER_ANSWER="sum")}[stage]
+                8: dict(DENSE_STAGE, LR="3e-4", STEPS="1200", PER_ANSWER="sum"),
+                9: dict(DENSE_STAGE, LR="5e-4", STEPS="1500", PER_ANSWER="sum"),
+                10: dict(DENSE_STAGE, LR="3e-4", STEPS="800", PER_ANSWER="sum",
+                         WEIGHTS="where=3,count=3,ocr=4")}[stage]
     env = lambda k: os.environ.get(E + k, defaults.get(k, ""))
     per_answer = {"0": False, "1": True, "sum": "sum"}[env("PER_ANSWER")]
     task_weight = dict(TASK_WEIGHT if stage == 2 else TASK_WEIGHT3)
@@ -679,6 +691,52 @@ def stage2(data, out, stage=2):
     if dense_w > 0:
         torch.save(dense_head.state_dict(), os.path.join(out, f"dense_head{stage}.pt"))
     shutil.copy(os.path.join(out, f"pali{stage}.pt"), os.path.join(out, "pali.pt"))
+
+
+def spell(piece, old):
+    """The old pieces (indices into old, a piece list) that spell piece,
+    longest match first."""
+    index = {p: i for i, p in enumerate(old) if i > 2}
+    ids, at = [], 0
+    while at < len(piece):
+        for end in range(len(piece), at, -1):
+            if piece[at:end] in index:
+                ids.append(index[piece[at:end]])
+                at = end
+                break
+        else:
+            return [2]  # <unk>: a character the old pieces lack
+    return ids
+
+
+def retokenize(data, out, data2, out2, stage):
+    """Moves OUT/paliN.pt from DATA's tokenizer to DATA2's. The rows of the
+    embedding and the output layer for a piece both vocabularies hold are
+    kept; a new piece (an answer word made one piece, docs/demo-model.md,
+    session 8) gets the mean of the rows of the old pieces that spell it.
+    The dense head comes along unchanged."""
+    old = Tokenizer(os.path.join(data, "spiece.model")).pieces
+    tok = Tokenizer(os.path.join(data2, "spiece.model"))
+    sd = torch.load(os.path.join(out, f"pali{stage}.pt"))
+    os.makedirs(out2, exist_ok=True)
+    at = {p: i for i, p in enumerate(old)}
+    new = []
+    for name in ("language_model.shared.weight", "language_model.lm_head.weight"):
+        w = sd[name]
+        rows = []
+        for i, p in enumerate(tok.pieces):
+            if i <= 2 or p in at:
+                rows.append(w[i if i <= 2 else at[p]])
+            else:
+                rows.append(w[spell(p, old)].mean(0))
+                if name.endswith("shared.weight"):
+                    new.append(f"{p}={' '.join(old[j] for j in spell(p, old))}")
+        sd[name] = torch.stack(rows).contiguous()
+    log(out2, f"retokenize: {len(new)} new pieces: {', '.join(new)}")
+    torch.save(sd, os.path.join(out2, f"pali{stage}.pt"))
+    head = os.path.join(out, f"dense_head{stage}.pt")
+    if os.path.exists(head):
+        shutil.copy(head, os.path.join(out2, f"dense_head{stage}.pt"))
 
 
 # ----------------------------------------------------------------------------
@@ -873,9 +931,12 @@ def main():
         stage0_dense(sys.argv[2], sys.argv[3])
     elif cmd == "stage1":
         stage1(sys.argv[2], sys.argv[3])
-    elif cmd in ("stage2", "stage3", "stage4", "stage5", "stage6", "stage7", "stage8"):
+    elif cmd in ("stage2", "stage3", "stage4", "stage5", "stage6", "stage7", "stage8", "stage9",
+               "stage10"):
         # The joint stages share stage2 and differ in their settings.
         stage2(sys.argv[2], sys.argv[3], stage=int(cmd[len("stage"):]))
+    elif cmd == "retokenize":
+        retokenize(*sys.argv[2:6], stage=int(sys.argv[6]))
     elif cmd == "eval":
         evaluate(sys.argv[2], sys.argv[3], ckpt=os.environ.get("CKPT") or None,
                  limit=int(os.environ.get("EVAL_ITEMS", "0")) or None)
