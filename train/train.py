@@ -24,6 +24,8 @@ world written by `palid synth`.
                                  retokenize, with each answer word one piece)
   train.py stage10 DATA OUT      from stage 9, lr 3e-4, 800 steps, counts and the sign sampled
                                  more often (run.sh's last)
+  train.py stage11 DATA OUT      from stage 10, counts of 2 and 3 sampled 4x and 8x (tried: it
+                                 learns twos but loses ones; not shipped)
   train.py eval    DATA OUT      exact match per task on the held-out sets (CKPT=file to pick one)
   train.py diagnose DATA OUT     position probes and cross-attention statistics (CKPT=file to pick one)
   train.py probe-dense DATA OUT  what stage 0's dense head reads per patch and per object (DENSE > 0)
@@ -608,14 +610,21 @@ def stage2(data, out, stage=2):
                 8: dict(DENSE_STAGE, LR="3e-4", STEPS="1200", PER_ANSWER="sum"),
                 9: dict(DENSE_STAGE, LR="5e-4", STEPS="1500", PER_ANSWER="sum"),
                 10: dict(DENSE_STAGE, LR="3e-4", STEPS="800", PER_ANSWER="sum",
-                         WEIGHTS="where=3,count=3,ocr=4")}[stage]
+                         WEIGHTS="where=3,count=3,ocr=4"),
+                11: dict(DENSE_STAGE, LR="3e-4", STEPS="800", PER_ANSWER="sum",
+                         WEIGHTS="where=3,count=3,ocr=4,count:2=4,count:3=8")}[stage]
     env = lambda k: os.environ.get(E + k, defaults.get(k, ""))
     per_answer = {"0": False, "1": True, "sum": "sum"}[env("PER_ANSWER")]
     task_weight = dict(TASK_WEIGHT if stage == 2 else TASK_WEIGHT3)
-    # STAGEn_WEIGHTS=task=w,...: the sampling weight of single-frame tasks.
+    # STAGEn_WEIGHTS=task=w,...: the sampling weight of single-frame tasks;
+    # task:answer=w multiplies it for the questions with that answer.
+    answer_weight = {}
     for kv in filter(None, env("WEIGHTS").split(",")):
         k, v = kv.split("=")
-        task_weight[k] = float(v)
+        if ":" in k:
+            answer_weight[tuple(k.split(":", 1))] = float(v)
+        else:
+            task_weight[k] = float(v)
     zloss, aux = float(env("ZLOSS")), float(env("AUX"))
     reg = None
     if zloss > 0 or aux > 0:
@@ -623,7 +632,7 @@ def stage2(data, out, stage=2):
         reg = Regularizer(model, zloss, aux, per, 16)
     simgs, srecs = load_subset(data, "scenes", tok, int(os.environ.get("SCENES", "30000")))
     cimgs, crecs = load_subset(data, "clips", tok, int(os.environ.get("CLIPS", "4000")))
-    weights = [task_weight.get(r["task"], 1.0) for r in srecs]
+    weights = [task_weight.get(r["task"], 1.0) * answer_weight.get((r["task"], r["text"]), 1.0) for r in srecs]
     vit_params = list(model.vision_tower.parameters())
     rest = [p for n, p in model.named_parameters() if not n.startswith("vision_tower.")]
     if reg is not None:
@@ -932,7 +941,7 @@ def main():
     elif cmd == "stage1":
         stage1(sys.argv[2], sys.argv[3])
     elif cmd in ("stage2", "stage3", "stage4", "stage5", "stage6", "stage7", "stage8", "stage9",
-               "stage10"):
+               "stage10", "stage11"):
         # The joint stages share stage2 and differ in their settings.
         stage2(sys.argv[2], sys.argv[3], stage=int(cmd[len("stage"):]))
     elif cmd == "retokenize":
