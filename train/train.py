@@ -583,11 +583,11 @@ def stage2(data, out, stage=2):
     """Everything trained together, the ViT included (PaLI-3 unfreezes the
     image encoder after its first multimodal stage). Stage 2 starts from
     stage 1's model at a lower learning rate; stage 3 is the long run, from
-    stage 2's model, with more clip questions. Stages 4 to 10 continue the
+    stage 2's model, with more clip questions. Stages 4 to 11 continue the
     previous one with the settings in `defaults` (each overridable as
     STAGEn_KEY): stage 6 puts stage 0's dense head back on the ViT, stages 7
     and 8 sum each answer's token losses (docs/demo-model.md, session 7),
-    stages 9 and 10 do the same on the second tokenizer (session 8)."""
+    stages 9 to 11 do the same on the second tokenizer (session 8)."""
     random.seed(stage)
     torch.manual_seed(stage)
     tok = Tokenizer(os.path.join(data, "spiece.model"))
@@ -737,9 +737,10 @@ def retokenize(data, out, data2, out2, stage):
             if i <= 2 or p in at:
                 rows.append(w[i if i <= 2 else at[p]])
             else:
-                rows.append(w[spell(p, old)].mean(0))
+                ids = spell(p, old)
+                rows.append(w[ids].mean(0))
                 if name.endswith("shared.weight"):
-                    new.append(f"{p}={' '.join(old[j] for j in spell(p, old))}")
+                    new.append(f"{p}={' '.join(old[j] for j in ids)}")
         sd[name] = torch.stack(rows).contiguous()
     log(out2, f"retokenize: {len(new)} new pieces: {', '.join(new)}")
     torch.save(sd, os.path.join(out2, f"pali{stage}.pt"))
