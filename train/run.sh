@@ -33,6 +33,8 @@ P=$WORK/palid
 [ -f "$DATA/eval-clips/questions.jsonl" ] || "$P" synth --seed 8 --count 200 --clips --out "$DATA/eval-clips"
 
 # Tokenizer: a unigram SentencePiece model on the task text (T5 ids: pad 0, eos 1, unk 2).
+SPM_FLAGS="--vocab_size=160 --model_type=unigram --character_coverage=1.0 --pad_id=0 --eos_id=1 --unk_id=2
+	--bos_id=-1 --split_digits=true --hard_vocab_limit=false --input_sentence_size=1000000"
 if [ ! -f "$DATA/spiece.model" ]; then
 	$PY -c '
 import json, sys
@@ -41,9 +43,7 @@ for f in sys.argv[1:]:
         r = json.loads(l)
         print(r["prompt"]); print(r["answer"])
 ' "$DATA/scenes/questions.jsonl" "$DATA/clips/questions.jsonl" > "$DATA/text.txt"
-	spm_train --input="$DATA/text.txt" --model_prefix="$DATA/spiece" --vocab_size=160 \
-		--model_type=unigram --character_coverage=1.0 --pad_id=0 --eos_id=1 --unk_id=2 \
-		--bos_id=-1 --split_digits=true --hard_vocab_limit=false --input_sentence_size=1000000
+	spm_train --input="$DATA/text.txt" --model_prefix="$DATA/spiece" $SPM_FLAGS
 fi
 
 cd "$ROOT/train"
@@ -81,9 +81,7 @@ DATA2=$WORK/data-tok2
 OUT2=$WORK/out-tok2
 mkdir -p "$DATA2" "$OUT2"
 for d in scenes clips eval-scenes eval-clips; do ln -sfn "../$(basename "$DATA")/$d" "$DATA2/$d"; done
-[ -f "$DATA2/spiece.model" ] || spm_train --input="$DATA/text.txt" --model_prefix="$DATA2/spiece" --vocab_size=160 \
-	--model_type=unigram --character_coverage=1.0 --pad_id=0 --eos_id=1 --unk_id=2 \
-	--bos_id=-1 --split_digits=true --hard_vocab_limit=false --input_sentence_size=1000000 \
+[ -f "$DATA2/spiece.model" ] || spm_train --input="$DATA/text.txt" --model_prefix="$DATA2/spiece" $SPM_FLAGS \
 	--user_defined_symbols=▁right,▁left,▁top,▁bottom,▁up,▁down,▁yes,▁no
 [ -f "$OUT2/pali8.pt" ] || $PY train.py retokenize "$DATA" "$OUT" "$DATA2" "$OUT2" 8
 [ -f "$OUT2/pali9.pt" ] || TRAIN_THREADS=1 $PY train.py stage9 "$DATA2" "$OUT2"

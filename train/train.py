@@ -573,31 +573,16 @@ def stage1(data, out):
     shutil.copy(os.path.join(out, "pali1.pt"), os.path.join(out, "pali.pt"))
 
 
-# What stages 6 to 8 share: the dense head on, "where" and counts sampled
+# What stages 6 to 11 share: the dense head on, "where" and counts sampled
 # 3x and 2x, a clip batch every other step, the ViT at the full rate.
 DENSE_STAGE = dict(CLIP_EVERY="2", CLIP_BATCH="4", WARMUP="100", VIT_SCALE="1.0", ZLOSS="0", AUX="0",
                    DENSE="1", WEIGHTS="where=3,count=2")
 
-
-def stage2(data, out, stage=2):
-    """Everything trained together, the ViT included (PaLI-3 unfreezes the
-    image encoder after its first multimodal stage). Stage 2 starts from
-    stage 1's model at a lower learning rate; stage 3 is the long run, from
-    stage 2's model, with more clip questions. Stages 4 to 11 continue the
-    previous one with the settings in `defaults` (each overridable as
-    STAGEn_KEY): stage 6 puts stage 0's dense head back on the ViT, stages 7
-    and 8 sum each answer's token losses (docs/demo-model.md, session 7),
-    stages 9 to 11 do the same on the second tokenizer (session 8)."""
-    random.seed(stage)
-    torch.manual_seed(stage)
-    tok = Tokenizer(os.path.join(data, "spiece.model"))
-    model = new_model(tok)
-    model.load_state_dict(torch.load(os.path.join(out, f"pali{stage - 1}.pt")))
-    E = f"STAGE{stage}_"
-    # Stage 3 weighs answers, not tokens (per_answer), and trains the ViT
-    # at the full rate: in stage 2 the loss was dominated by the sign's
-    # characters in captions and ocr, and the one-word tasks barely moved.
-    defaults = {2: dict(LR="5e-4", STEPS="600", CLIP_EVERY="5", CLIP_BATCH="4", WARMUP="100",
+# The joint stages' settings (train.py stageN; each overridable as
+# STAGEn_KEY). Stage 3 weighs answers, not tokens (per_answer), and trains
+# the ViT at the full rate: in stage 2 the loss was dominated by the sign's
+# characters in captions and ocr, and the one-word tasks barely moved.
+JOINT_STAGES = {2: dict(LR="5e-4", STEPS="600", CLIP_EVERY="5", CLIP_BATCH="4", WARMUP="100",
                         VIT_SCALE="0.5", PER_ANSWER="0", ZLOSS="0", AUX="0"),
                 3: dict(LR="1e-3", STEPS="2400", CLIP_EVERY="4", CLIP_BATCH="4", WARMUP="100",
                         VIT_SCALE="1.0", PER_ANSWER="1", ZLOSS="0", AUX="0"),
@@ -612,7 +597,25 @@ def stage2(data, out, stage=2):
                 10: dict(DENSE_STAGE, LR="3e-4", STEPS="800", PER_ANSWER="sum",
                          WEIGHTS="where=3,count=3,ocr=4"),
                 11: dict(DENSE_STAGE, LR="3e-4", STEPS="800", PER_ANSWER="sum",
-                         WEIGHTS="where=3,count=3,ocr=4,count:2=4,count:3=8")}[stage]
+                         WEIGHTS="where=3,count=3,ocr=4,count:2=4,count:3=8")}
+
+
+def stage2(data, out, stage=2):
+    """Everything trained together, the ViT included (PaLI-3 unfreezes the
+    image encoder after its first multimodal stage). Stage 2 starts from
+    stage 1's model at a lower learning rate; stage 3 is the long run, from
+    stage 2's model, with more clip questions. Stages 4 to 11 continue the
+    previous one with the settings in JOINT_STAGES (each overridable as
+    STAGEn_KEY): stage 6 puts stage 0's dense head back on the ViT, stages 7
+    and 8 sum each answer's token losses (docs/demo-model.md, session 7),
+    stages 9 to 11 do the same on the second tokenizer (session 8)."""
+    random.seed(stage)
+    torch.manual_seed(stage)
+    tok = Tokenizer(os.path.join(data, "spiece.model"))
+    model = new_model(tok)
+    model.load_state_dict(torch.load(os.path.join(out, f"pali{stage - 1}.pt")))
+    E = f"STAGE{stage}_"
+    defaults = JOINT_STAGES[stage]
     env = lambda k: os.environ.get(E + k, defaults.get(k, ""))
     per_answer = {"0": False, "1": True, "sum": "sum"}[env("PER_ANSWER")]
     task_weight = dict(TASK_WEIGHT if stage == 2 else TASK_WEIGHT3)
@@ -702,10 +705,9 @@ def stage2(data, out, stage=2):
     shutil.copy(os.path.join(out, f"pali{stage}.pt"), os.path.join(out, "pali.pt"))
 
 
-def spell(piece, old):
-    """The old pieces (indices into old, a piece list) that spell piece,
+def spell(piece, index):
+    """The ids of the pieces of index (piece -> id) that spell piece,
     longest match first."""
-    index = {p: i for i, p in enumerate(old) if i > 2}
     ids, at = [], 0
     while at < len(piece):
         for end in range(len(piece), at, -1):
@@ -729,6 +731,7 @@ def retokenize(data, out, data2, out2, stage):
     sd = torch.load(os.path.join(out, f"pali{stage}.pt"))
     os.makedirs(out2, exist_ok=True)
     at = {p: i for i, p in enumerate(old)}
+    spellers = {p: i for p, i in at.items() if i > 2}  # not pad, eos, unk
     new = []
     for name in ("language_model.shared.weight", "language_model.lm_head.weight"):
         w = sd[name]
@@ -737,7 +740,7 @@ def retokenize(data, out, data2, out2, stage):
             if i <= 2 or p in at:
                 rows.append(w[i if i <= 2 else at[p]])
             else:
-                ids = spell(p, old)
+                ids = spell(p, spellers)
                 rows.append(w[ids].mean(0))
                 if name.endswith("shared.weight"):
                     new.append(f"{p}={' '.join(old[j] for j in ids)}")
@@ -941,8 +944,7 @@ def main():
         stage0_dense(sys.argv[2], sys.argv[3])
     elif cmd == "stage1":
         stage1(sys.argv[2], sys.argv[3])
-    elif cmd in ("stage2", "stage3", "stage4", "stage5", "stage6", "stage7", "stage8", "stage9",
-               "stage10", "stage11"):
+    elif cmd in {f"stage{n}" for n in JOINT_STAGES}:
         # The joint stages share stage2 and differ in their settings.
         stage2(sys.argv[2], sys.argv[3], stage=int(cmd[len("stage"):]))
     elif cmd == "retokenize":
