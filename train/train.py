@@ -28,7 +28,8 @@ world written by `palid synth`.
                                  learns twos but loses ones; not shipped)
   train.py eval    DATA OUT      exact match per task on the held-out sets (CKPT=file to pick one)
   train.py diagnose DATA OUT     position probes and cross-attention statistics (CKPT=file to pick one)
-  train.py probe-dense DATA OUT  what stage 0's dense head reads per patch and per object (DENSE > 0)
+  train.py probe-dense DATA OUT  what stage 0's dense head reads per patch and per object (DENSE > 0;
+                                 CKPT=OUT/paliN.pt: that model's ViT and OUT/dense_headN.pt)
   train.py export  DATA OUT DST  Hugging Face layout: config.json, model.safetensors, spiece.model
 
 DATA holds scenes/, clips/, eval-scenes/, eval-clips/ (palid synth output)
@@ -509,6 +510,56 @@ def lm_loss(model, vis, ids, mask, batch, per_answer=False, reg=None):
     return loss
 
 
+QK = 32  # Q8_0's block: 32 values share one f16 scale (neon.Quantize)
+
+
+def fake_q8(x):
+    """x rounded as palid's Q8_0 stores it, blocks of 32 along the last
+    dimension: d = amax/127 (kept as f16), q = round(x/d). The gradient
+    passes straight through (x + (q(x) - x).detach())."""
+    b = x.reshape(*x.shape[:-1], x.shape[-1] // QK, QK)
+    d = b.abs().amax(-1, keepdim=True) / 127
+    q = torch.round(b / torch.where(d > 0, d, torch.ones_like(d))).clamp(-127, 127)
+    y = (q * d.half().float()).reshape(x.shape)
+    return x + (y - x).detach()
+
+
+class FakeQ8(nn.Module):
+    """A parametrization: the weight seen in the forward pass is its Q8_0 rounding."""
+
+    def forward(self, w):
+        return fake_q8(w)
+
+
+def quant_aware(model):
+    """Trains model as palid's Q8_0 runs it: every weight the converter
+    quantizes (the linear layers and the token embedding) is seen rounded to
+    Q8_0, and the input of every linear layer too (palid quantizes the
+    activations to Q8_0 for its int8 dot products). plain_state gives the
+    rounded weights to save."""
+    import torch.nn.utils.parametrize as P
+    for m in model.modules():
+        if isinstance(m, nn.Linear):
+            P.register_parametrization(m, "weight", FakeQ8())
+            m.register_forward_pre_hook(lambda _, inp: (fake_q8(inp[0]),) + inp[1:])
+    P.register_parametrization(model.language_model.shared, "weight", FakeQ8())
+
+
+def plain_state(model):
+    """model's state dict under the usual names; a parametrized weight is
+    saved as the forward pass sees it (Q8_0-rounded, so that palid's Q8_0
+    conversion of it is exact)."""
+    sd = {}
+    for name, t in model.state_dict().items():
+        if ".parametrizations.weight.original" in name:
+            owner = name.replace(".parametrizations.weight.original", "")
+            mod = model.get_submodule(owner)
+            sd[owner + ".weight"] = mod.weight.detach().clone()
+        else:
+            sd[name] = t
+    return sd
+
+
 def stage1(data, out):
     random.seed(1)
     tok = Tokenizer(os.path.join(data, "spiece.model"))
@@ -608,7 +659,9 @@ def stage2(data, out, stage=2):
     previous one with the settings in JOINT_STAGES (each overridable as
     STAGEn_KEY): stage 6 puts stage 0's dense head back on the ViT, stages 7
     and 8 sum each answer's token losses (docs/demo-model.md, session 7),
-    stages 9 to 11 do the same on the second tokenizer (session 8)."""
+    stages 9 to 11 do the same on the second tokenizer (session 8).
+    STAGEn_QAT=1 trains it quantization-aware (quant_aware; tried in
+    session 9, not shipped)."""
     random.seed(stage)
     torch.manual_seed(stage)
     tok = Tokenizer(os.path.join(data, "spiece.model"))
@@ -617,6 +670,8 @@ def stage2(data, out, stage=2):
     E = f"STAGE{stage}_"
     defaults = JOINT_STAGES[stage]
     env = lambda k: os.environ.get(E + k, defaults.get(k, ""))
+    if env("QAT") == "1":
+        quant_aware(model)
     per_answer = {"0": False, "1": True, "sum": "sum"}[env("PER_ANSWER")]
     task_weight = dict(TASK_WEIGHT if stage == 2 else TASK_WEIGHT3)
     # STAGEn_WEIGHTS=task=w,...: the sampling weight of single-frame tasks;
@@ -698,8 +753,8 @@ def stage2(data, out, stage=2):
             log(out, f"stage{stage} step {step} scene {ema.get('scene', 0):.4f} clip {ema.get('clip', 0):.4f}{msg} "
                      f"lr {opt.param_groups[1]['lr']:.2e} {time.time() - t0:.0f}s")
         if step % 100 == 99:
-            torch.save(model.state_dict(), os.path.join(out, f"pali{stage}-partial.pt"))
-    torch.save(model.state_dict(), os.path.join(out, f"pali{stage}.pt"))
+            torch.save(plain_state(model), os.path.join(out, f"pali{stage}-partial.pt"))
+    torch.save(plain_state(model), os.path.join(out, f"pali{stage}.pt"))
     if dense_w > 0:
         torch.save(dense_head.state_dict(), os.path.join(out, f"dense_head{stage}.pt"))
     shutil.copy(os.path.join(out, f"pali{stage}.pt"), os.path.join(out, "pali.pt"))
@@ -884,13 +939,21 @@ def probe_dense(data, out):
     imgs, _ = load_set(os.path.join(data, "eval-scenes"), tok)
     n = 300
     labels = load_dense(os.path.join(data, "eval-scenes"), len(imgs))[:n]
-    vit = pali.VisionTower(VISION)
-    vit.load_state_dict(torch.load(os.path.join(out, "vit.pt")))
-    vit.eval()
     head = nn.Linear(VISION["hidden_size"], DENSE_CLASSES)
-    head.load_state_dict(torch.load(os.path.join(out, "dense_head.pt")))
+    if os.environ.get("CKPT"):
+        # A whole model's ViT (CKPT=OUT/paliN.pt) with the dense head its
+        # stage left (OUT/dense_headN.pt).
+        _, model = load_model(data, os.environ["CKPT"])
+        vit = model.vision_tower
+        head.load_state_dict(torch.load(os.environ["CKPT"].replace("pali", "dense_head")))
+    else:
+        vit = pali.VisionTower(VISION)
+        vit.load_state_dict(torch.load(os.path.join(out, "vit.pt")))
+        head.load_state_dict(torch.load(os.path.join(out, "dense_head.pt")))
+    vit.eval()
     patch = VISION["patch_size"]
-    lp = torch.log_softmax(head(vit(to_pixels(imgs[:n]))), -1)
+    with torch.no_grad():
+        lp = torch.log_softmax(head(vit(to_pixels(imgs[:n]))), -1)
     pred = lp[..., 1:].argmax(-1)
     fg = dense_targets(labels, patch)[..., 1:].max(-1)
     keep = fg.values >= 0.25
