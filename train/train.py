@@ -712,6 +712,11 @@ def stage2(data, out, stage=2):
         epix, edense = dense_heldout(data, load_set(os.path.join(data, "eval-scenes"), tok)[0])
         held_out = lambda: dense_accuracy(model.vision_tower, dense_head, epix, edense)[0]
         log(out, f"stage{stage} dense head: held-out patch class {held_out():.3f}")
+    # STAGEn_FLIP_WHERE=p: each "where" question of a scene batch is asked,
+    # with probability p, of its picture upside down, "top" and "bottom"
+    # swapped (flip_vertical).
+    flip_where = float(env("FLIP_WHERE") or "0")
+    updown = {w: ids for w, ids in tok.encode_all(["top", "bottom"]).items()}
     peak = float(env("LR"))
     opt = torch.optim.AdamW([dict(params=vit_params, scale=float(env("VIT_SCALE"))), dict(params=rest, scale=1.0)],
                             lr=peak, weight_decay=1e-4)
@@ -731,11 +736,17 @@ def stage2(data, out, stage=2):
             vis, ids, mask = pixel_inputs(model.vision_tower, cimgs, batch)
         else:
             batch, kind = random.choices(srecs, weights, k=sbs), "scene"
-            vis, ids, mask = pixel_inputs(model.vision_tower, simgs, batch)
+            bimgs, src = simgs, [r["images"][0] for r in batch]
+            if flip_where > 0:
+                batch, bimgs, flipped = flip_vertical(batch, simgs, flip_where, updown)
+            vis, ids, mask = pixel_inputs(model.vision_tower, bimgs, batch)
         loss = lm_loss(model, vis, ids, mask, batch, per_answer, reg)
         answer_loss = loss.item()
         if dense_w > 0 and kind == "scene":
-            target = dense_targets(dense[[r["images"][0] for r in batch]], patch)
+            maps = dense[src]
+            if flip_where > 0:
+                maps = np.where(flipped[:, None, None], maps[:, ::-1], maps)
+            target = dense_targets(np.ascontiguousarray(maps), patch)
             dl = dense_loss(dense_head, vis, target, dense_fg)
             ema["dense"] = dl.item() if "dense" not in ema else 0.95 * ema["dense"] + 0.05 * dl.item()
             loss = loss + dense_w * dl
@@ -758,6 +769,28 @@ def stage2(data, out, stage=2):
     if dense_w > 0:
         torch.save(dense_head.state_dict(), os.path.join(out, f"dense_head{stage}.pt"))
     shutil.copy(os.path.join(out, f"pali{stage}.pt"), os.path.join(out, "pali.pt"))
+
+
+def flip_vertical(batch, imgs, p, updown):
+    """batch (scene records) with each "where" question, with probability
+    p, asked of its picture turned upside down: the answer "top" becomes
+    "bottom" and the other way round, "left" and "right" stay. Returns the
+    records, the pictures they index (the batch's own, [B, H, W, C]) and
+    which were flipped. A model that answers both ways must read the
+    object's height; the shipped model of session 8 did not (docs)."""
+    idx = [r["images"][0] for r in batch]
+    flipped = np.array([r["task"] == "where" and random.random() < p for r in batch])
+    out = imgs[idx].copy()
+    out[flipped] = out[flipped][:, ::-1]
+    recs = []
+    swap = {"top": "bottom", "bottom": "top"}
+    for i, r in enumerate(batch):
+        r = dict(r, images=[i])
+        if flipped[i] and r["text"] in swap:
+            r["text"] = swap[r["text"]]
+            r["answer"] = updown[r["text"]] + [EOS]
+        recs.append(r)
+    return recs, out, flipped
 
 
 def spell(piece, index):
@@ -863,12 +896,13 @@ def evaluate_model(data, out, tok, model, limit=None, details=False):
 
 
 def diagnose(data, out, ckpt=None):
-    """Two measurements of the information path from the picture to the
+    """Three measurements of the information path from the picture to the
     answer, on the first 100 held-out scenes (docs/demo-model.md):
 
     - position: a linear probe (trained on 75 scenes, tested on 25) that
       reads each visual token's patch index, from the projected ViT
       tokens and from the T5 encoder's output;
+    - the row and column of the patches objects cover (rows_and_columns);
     - cross-attention at the first answer token of "where" questions,
       per decoder layer and head: the spread (standard deviation) of the
       scores over the visual tokens, the largest attention weight and the
@@ -896,6 +930,7 @@ def diagnose(data, out, ckpt=None):
             opt.step()
         acc = (head(te).argmax(-1) == lab[75:].reshape(-1)).float().mean().item()
         log(out, f"diagnose: patch index read linearly from the {name}: {100 * acc:.1f}%")
+    rows_and_columns(data, out, tok, model)
     cross = {blk.layer[1].EncDecAttention: i for i, blk in enumerate(model.language_model.decoder.block)}
     scores = {}
     orig = pali.T5Attention.forward
@@ -925,6 +960,45 @@ def diagnose(data, out, ckpt=None):
         fmt = lambda v: " ".join(f"{x:.3g}" for x in v)
         log(out, f"diagnose: decoder layer {i} cross-attention per head, first answer token of 'where': "
                  f"score spread over visual tokens {fmt(spread)}; top weight {fmt(top)}; weight on the picture {fmt(mass)}")
+
+
+def rows_and_columns(data, out, tok, model, n=3000):
+    """Linear probes, trained on the object patches (at least half covered)
+    of 80% of the first n training scenes and tested on the rest, that read
+    each patch's row and column from the ViT tokens, the projected tokens
+    and the T5 encoder's output (prompt "caption en"). Session 9 found the
+    row lost on the way (docs/demo-model.md)."""
+    imgs, _ = load_set(os.path.join(data, "scenes"), tok)
+    patch = VISION["patch_size"]
+    obj = dense_targets(load_dense(os.path.join(data, "scenes"), len(imgs))[:n], patch)
+    obj = obj[..., 1:DENSE_PANEL].sum(-1) >= 0.5
+    prompt = tok.encode_all(["caption en"])["caption en"] + [EOS]
+    with torch.no_grad():
+        vit = vit_features(model.vision_tower, imgs[:n]).float()
+        encs = []
+        for i in range(0, n, 250):
+            ids, mask = pad([prompt] * len(vit[i:i + 250]))
+            encs.append(model.encode(vit[i:i + 250], ids, mask)[0][:, :vit.shape[1]])
+        feats = {"ViT tokens": vit, "projected ViT tokens": model.multi_modal_projector.linear(vit),
+                 "T5 encoder output": torch.cat(encs)}
+    g = VISION["image_size"] // patch
+    where = torch.arange(g * g).expand(n, -1)[obj]
+    for name, f in feats.items():
+        x = f[obj]
+        cut = int(0.8 * len(x))
+        x = (x - x[:cut].mean(0)) / (x[:cut].std(0) + 1e-6)
+        msg = []
+        for what, lab in (("row", where // g), ("column", where % g)):
+            head = nn.Linear(x.shape[1], g)
+            opt = torch.optim.Adam(head.parameters(), lr=1e-2)
+            for _ in range(300):
+                loss = F.cross_entropy(head(x[:cut]), lab[:cut])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            acc = (head(x[cut:]).argmax(-1) == lab[cut:]).float().mean().item()
+            msg.append(f"{what} {100 * acc:.1f}%")
+        log(out, f"diagnose: object patches ({len(x) - cut} held out) read linearly from the {name}: " + ", ".join(msg))
 
 
 @torch.no_grad()
