@@ -483,7 +483,7 @@ class Regularizer(nn.Module):
         return extra
 
 
-def lm_loss(model, vis, ids, mask, batch, per_answer=False, reg=None):
+def lm_loss(model, vis, ids, mask, batch, per_answer=False, reg=None, keep=None):
     """Cross-entropy of the answers, averaged over answer tokens, or with
     per_answer over answers (each answer's mean over its tokens), so that
     long answers (captions) do not outweigh one-word ones; plus reg's
@@ -492,6 +492,8 @@ def lm_loss(model, vis, ids, mask, batch, per_answer=False, reg=None):
     dec_in = torch.cat([torch.zeros(len(batch), 1, dtype=torch.long), tgt[:, :-1]], 1)
     labels = tgt.masked_fill(tmask == 0, -100)
     enc, emask = model.encode(vis, ids, mask)
+    if keep is not None:
+        keep["enc"] = enc
     logits = model.decode_logits(enc, emask, dec_in)
     if per_answer:
         ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100,
@@ -716,6 +718,17 @@ def stage2(data, out, stage=2):
     # with probability p, of its picture upside down, "top" and "bottom"
     # swapped (flip_vertical).
     flip_where = float(env("FLIP_WHERE") or "0")
+    flipped = None
+    # STAGEn_ROWS=w: rows_loss on the T5 encoder's output, weight w (a
+    # training-only linear head, not exported; needs the label maps).
+    rows_w = float(env("ROWS") or "0")
+    if rows_w > 0:
+        if dense_w <= 0:
+            dense = load_dense(os.path.join(data, "scenes"), len(simgs))
+            patch = VISION["patch_size"]
+        g = VISION["image_size"] // VISION["patch_size"]
+        rows_head = nn.Linear(TEXT["d_model"], 2 * g)
+        rest += list(rows_head.parameters())
     updown = {w: ids for w, ids in tok.encode_all(["top", "bottom"]).items()}
     peak = float(env("LR"))
     opt = torch.optim.AdamW([dict(params=vit_params, scale=float(env("VIT_SCALE"))), dict(params=rest, scale=1.0)],
@@ -740,8 +753,13 @@ def stage2(data, out, stage=2):
             if flip_where > 0:
                 batch, bimgs, flipped = flip_vertical(batch, simgs, flip_where, updown)
             vis, ids, mask = pixel_inputs(model.vision_tower, bimgs, batch)
-        loss = lm_loss(model, vis, ids, mask, batch, per_answer, reg)
+        keep = {}
+        loss = lm_loss(model, vis, ids, mask, batch, per_answer, reg, keep)
         answer_loss = loss.item()
+        if rows_w > 0 and kind == "scene":
+            rl = rows_loss(rows_head, keep["enc"][:, :vis.shape[1]], dense_targets(dense[src], patch), flipped)
+            ema["rows"] = rl.item() if "rows" not in ema else 0.95 * ema["rows"] + 0.05 * rl.item()
+            loss = loss + rows_w * rl
         if dense_w > 0 and kind == "scene":
             maps = dense[src]
             if flip_where > 0:
@@ -757,8 +775,10 @@ def stage2(data, out, stage=2):
         ema[kind] = answer_loss if kind not in ema else 0.95 * ema[kind] + 0.05 * answer_loss
         if step % 100 == 0 or step == steps - 1:
             msg = ""
+            if rows_w > 0:
+                msg += f" rows {ema.get('rows', 0):.4f}"
             if dense_w > 0:
-                msg = f" dense {ema.get('dense', 0):.4f}"
+                msg += f" dense {ema.get('dense', 0):.4f}"
                 if step % 500 == 0 or step == steps - 1:
                     msg += f" held-out patch class {held_out():.3f}"
             log(out, f"stage{stage} step {step} scene {ema.get('scene', 0):.4f} clip {ema.get('clip', 0):.4f}{msg} "
@@ -769,6 +789,28 @@ def stage2(data, out, stage=2):
     if dense_w > 0:
         torch.save(dense_head.state_dict(), os.path.join(out, f"dense_head{stage}.pt"))
     shutil.copy(os.path.join(out, f"pali{stage}.pt"), os.path.join(out, "pali.pt"))
+
+
+def rows_loss(head, enc, target, flipped=None):
+    """Cross-entropy of a linear head that reads, from the T5 encoder's
+    output at each object patch (at least half covered by objects), the
+    patch's row and its column. Session 9 found that the encoder's output
+    kept the column of object patches (95%) but lost the row (35%), and
+    "top" / "bottom" were answered at chance (docs/demo-model.md). flipped
+    marks pictures turned upside down (flip_vertical): their rows count
+    from the bottom."""
+    b, n, _ = enc.shape
+    g = int(round(n ** 0.5))
+    obj = target[..., 1:DENSE_PANEL].sum(-1) >= 0.5
+    if flipped is not None:
+        # The label maps are the upright ones: flip their patch rows too.
+        f = torch.from_numpy(np.asarray(flipped))
+        obj = torch.where(f[:, None], obj.reshape(b, g, g).flip(1).reshape(b, n), obj)
+    if not obj.any():
+        return enc.sum() * 0
+    where = torch.arange(n).expand(b, -1)[obj]
+    logits = head(enc[obj])
+    return F.cross_entropy(logits[:, :g], where // g) + F.cross_entropy(logits[:, g:], where % g)
 
 
 def flip_vertical(batch, imgs, p, updown):
@@ -902,7 +944,8 @@ def diagnose(data, out, ckpt=None):
     - position: a linear probe (trained on 75 scenes, tested on 25) that
       reads each visual token's patch index, from the projected ViT
       tokens and from the T5 encoder's output;
-    - the row and column of the patches objects cover (rows_and_columns);
+    - the row and column of the patches objects cover (rows_and_columns),
+      and "where" asked of pictures turned over (up_and_down);
     - cross-attention at the first answer token of "where" questions,
       per decoder layer and head: the spread (standard deviation) of the
       scores over the visual tokens, the largest attention weight and the
@@ -931,6 +974,7 @@ def diagnose(data, out, ckpt=None):
         acc = (head(te).argmax(-1) == lab[75:].reshape(-1)).float().mean().item()
         log(out, f"diagnose: patch index read linearly from the {name}: {100 * acc:.1f}%")
     rows_and_columns(data, out, tok, model)
+    up_and_down(data, out, tok, model)
     cross = {blk.layer[1].EncDecAttention: i for i, blk in enumerate(model.language_model.decoder.block)}
     scores = {}
     orig = pali.T5Attention.forward
@@ -960,6 +1004,38 @@ def diagnose(data, out, ckpt=None):
         fmt = lambda v: " ".join(f"{x:.3g}" for x in v)
         log(out, f"diagnose: decoder layer {i} cross-attention per head, first answer token of 'where': "
                  f"score spread over visual tokens {fmt(spread)}; top weight {fmt(top)}; weight on the picture {fmt(mass)}")
+
+
+@torch.no_grad()
+def up_and_down(data, out, tok, model, n=300):
+    """The "where" questions of the first n held-out scenes, asked of each
+    picture as rendered and turned over (upside down for the "top" /
+    "bottom" questions, mirrored for "left" / "right"): how often the first
+    answer token ranks the right word above its opposite, and, turned
+    over, the opposite above the right word. A model that reads the
+    object's place gets both high; session 9 found "top" and "bottom" at
+    chance both ways (docs/demo-model.md)."""
+    imgs, recs = load_subset(data, "eval-scenes", tok, n)
+    recs = [r for r in recs if r["task"] == "where"]
+    word = {w: i[0] for w, i in tok.encode_all(["top", "bottom", "left", "right"]).items()}
+    opposite = {"top": "bottom", "bottom": "top", "left": "right", "right": "left"}
+
+    def first_token(u8):
+        vis, ids, mask = batch_inputs(vit_features(model.vision_tower, u8), recs)
+        enc, emask = model.encode(vis, ids, mask)
+        return model.decode_logits(enc, emask, torch.zeros(len(recs), 1, dtype=torch.long))[:, 0]
+    plain = first_token(imgs)
+    turned = {"vertical": first_token(np.ascontiguousarray(imgs[:, ::-1])),
+              "horizontal": first_token(np.ascontiguousarray(imgs[:, :, ::-1]))}
+    for axis, words in (("vertical", ("top", "bottom")), ("horizontal", ("left", "right"))):
+        ok = okt = total = 0
+        for i, r in enumerate(recs):
+            if r["text"] in words:
+                a, b = word[r["text"]], word[opposite[r["text"]]]
+                ok += bool(plain[i, a] > plain[i, b])
+                okt += bool(turned[axis][i, b] > turned[axis][i, a])
+                total += 1
+        log(out, f"diagnose: {axis} 'where' ({total}): right {ok} as rendered, {okt} turned over")
 
 
 def rows_and_columns(data, out, tok, model, n=3000):
