@@ -25,7 +25,9 @@ world written by `palid synth`.
   train.py stage10 DATA OUT      from stage 9, lr 3e-4, 800 steps, counts and the sign sampled
                                  more often (run.sh's last)
   train.py stage11 DATA OUT      from stage 10, counts of 2 and 3 sampled 4x and 8x (tried: it
-                                 learns twos but loses ones; not shipped)
+                                 learns twos but loses ones; not shipped). Session 9's tries are
+                                 options of any joint stage: STAGEn_QAT, STAGEn_FLIP_WHERE,
+                                 STAGEn_ROWS (docs/demo-model.md; none shipped)
   train.py eval    DATA OUT      exact match per task on the held-out sets (CKPT=file to pick one)
   train.py diagnose DATA OUT     position probes and cross-attention statistics (CKPT=file to pick one)
   train.py probe-dense DATA OUT  what stage 0's dense head reads per patch and per object (DENSE > 0;
