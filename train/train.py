@@ -733,7 +733,7 @@ def stage2(data, out, stage=2):
         g = VISION["image_size"] // VISION["patch_size"]
         rows_head = nn.Linear(TEXT["d_model"], 2 * g)
         rest += list(rows_head.parameters())
-    updown = {w: ids for w, ids in tok.encode_all(["top", "bottom"]).items()}
+    updown = tok.encode_all(["top", "bottom"]) if flip_where > 0 else {}
     peak = float(env("LR"))
     opt = torch.optim.AdamW([dict(params=vit_params, scale=float(env("VIT_SCALE"))), dict(params=rest, scale=1.0)],
                             lr=peak, weight_decay=1e-4)
