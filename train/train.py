@@ -1047,13 +1047,16 @@ def where_only(data, out):
     model (new_model, the ViT included) trained from scratch on the
     "where" questions alone, batches of 64, lr 1e-3 (50 warm-up steps,
     cosine), WHERE_STEPS steps (600), the answer loss summed over tokens;
-    then up_and_down. WHERE_SINCOS=1 fixes the ViT's position table to
+    then up_and_down. WHERE_FROM=OUT/paliN.pt starts from that model
+    instead of a new one. WHERE_SINCOS=1 fixes the ViT's position table to
     2-D sines and cosines (rows in the first half of the channels, columns
     in the second) instead of learning it."""
     torch.manual_seed(0)
     random.seed(0)
     tok = Tokenizer(os.path.join(data, "spiece.model"))
     model = new_model(tok)
+    if os.environ.get("WHERE_FROM"):
+        model.load_state_dict(torch.load(os.environ["WHERE_FROM"]))
     if os.environ.get("WHERE_SINCOS") == "1":
         pe = model.vision_tower.vision_model.embeddings.position_embedding.weight
         g, q = VISION["image_size"] // VISION["patch_size"], pe.shape[1] // 4
