@@ -722,7 +722,6 @@ def stage2(data, out, stage=2):
     # with probability p, of its picture upside down, "top" and "bottom"
     # swapped (flip_vertical).
     flip_where = float(env("FLIP_WHERE") or "0")
-    flipped = None
     # STAGEn_ROWS=w: rows_loss on the T5 encoder's output, weight w (a
     # training-only linear head, not exported; needs the label maps).
     rows_w = float(env("ROWS") or "0")
@@ -760,15 +759,17 @@ def stage2(data, out, stage=2):
         keep = {}
         loss = lm_loss(model, vis, ids, mask, batch, per_answer, reg, keep)
         answer_loss = loss.item()
-        if rows_w > 0 and kind == "scene":
-            rl = rows_loss(rows_head, keep["enc"][:, :vis.shape[1]], dense_targets(dense[src], patch), flipped)
-            ema["rows"] = rl.item() if "rows" not in ema else 0.95 * ema["rows"] + 0.05 * rl.item()
-            loss = loss + rows_w * rl
-        if dense_w > 0 and kind == "scene":
+        if (rows_w > 0 or dense_w > 0) and kind == "scene":
+            # The label maps of the pictures as the ViT saw them.
             maps = dense[src]
             if flip_where > 0:
                 maps = np.where(flipped[:, None, None], maps[:, ::-1], maps)
             target = dense_targets(np.ascontiguousarray(maps), patch)
+        if rows_w > 0 and kind == "scene":
+            rl = rows_loss(rows_head, keep["enc"][:, :vis.shape[1]], target)
+            ema["rows"] = rl.item() if "rows" not in ema else 0.95 * ema["rows"] + 0.05 * rl.item()
+            loss = loss + rows_w * rl
+        if dense_w > 0 and kind == "scene":
             dl = dense_loss(dense_head, vis, target, dense_fg)
             ema["dense"] = dl.item() if "dense" not in ema else 0.95 * ema["dense"] + 0.05 * dl.item()
             loss = loss + dense_w * dl
@@ -795,21 +796,17 @@ def stage2(data, out, stage=2):
     shutil.copy(os.path.join(out, f"pali{stage}.pt"), os.path.join(out, "pali.pt"))
 
 
-def rows_loss(head, enc, target, flipped=None):
+def rows_loss(head, enc, target):
     """Cross-entropy of a linear head that reads, from the T5 encoder's
     output at each object patch (at least half covered by objects), the
     patch's row and its column. Session 9 found that the encoder's output
     kept the column of object patches (95%) but lost the row (35%), and
-    "top" / "bottom" were answered at chance (docs/demo-model.md). flipped
-    marks pictures turned upside down (flip_vertical): their rows count
-    from the bottom."""
+    "top" / "bottom" were answered at chance (docs/demo-model.md). target
+    (dense_targets) is that of the pictures as the ViT saw them, turned
+    over or not."""
     b, n, _ = enc.shape
     g = int(round(n ** 0.5))
     obj = target[..., 1:DENSE_PANEL].sum(-1) >= 0.5
-    if flipped is not None:
-        # The label maps are the upright ones: flip their patch rows too.
-        f = torch.from_numpy(np.asarray(flipped))
-        obj = torch.where(f[:, None], obj.reshape(b, g, g).flip(1).reshape(b, n), obj)
     if not obj.any():
         return enc.sum() * 0
     where = torch.arange(n).expand(b, -1)[obj]
@@ -941,6 +938,19 @@ def evaluate_model(data, out, tok, model, limit=None, details=False):
     return summary
 
 
+def linear_probe(x, y, x_test, y_test, classes):
+    """Held-out accuracy of a linear classifier fitted to (x, y): full-batch
+    Adam, lr 1e-2, 300 steps."""
+    head = nn.Linear(x.shape[1], classes)
+    opt = torch.optim.Adam(head.parameters(), lr=1e-2)
+    for _ in range(300):
+        loss = F.cross_entropy(head(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return (head(x_test).argmax(-1) == y_test).float().mean().item()
+
+
 def diagnose(data, out, ckpt=None):
     """Three measurements of the information path from the picture to the
     answer, on the first 100 held-out scenes (docs/demo-model.md):
@@ -968,14 +978,7 @@ def diagnose(data, out, ckpt=None):
     for name, f in feats.items():
         lab = torch.arange(n).repeat(f.shape[0], 1)
         tr, te = f[:75].reshape(-1, f.shape[-1]), f[75:].reshape(-1, f.shape[-1])
-        head = nn.Linear(f.shape[-1], n)
-        opt = torch.optim.Adam(head.parameters(), lr=1e-2)
-        for _ in range(300):
-            loss = F.cross_entropy(head(tr), lab[:75].reshape(-1))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        acc = (head(te).argmax(-1) == lab[75:].reshape(-1)).float().mean().item()
+        acc = linear_probe(tr, lab[:75].reshape(-1), te, lab[75:].reshape(-1), n)
         log(out, f"diagnose: patch index read linearly from the {name}: {100 * acc:.1f}%")
     rows_and_columns(data, out, tok, model)
     up_and_down(data, out, tok, model)
@@ -1115,14 +1118,7 @@ def rows_and_columns(data, out, tok, model, n=3000):
         x = (x - x[:cut].mean(0)) / (x[:cut].std(0) + 1e-6)
         msg = []
         for what, lab in (("row", where // g), ("column", where % g)):
-            head = nn.Linear(x.shape[1], g)
-            opt = torch.optim.Adam(head.parameters(), lr=1e-2)
-            for _ in range(300):
-                loss = F.cross_entropy(head(x[:cut]), lab[:cut])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-            acc = (head(x[cut:]).argmax(-1) == lab[cut:]).float().mean().item()
+            acc = linear_probe(x[:cut], lab[:cut], x[cut:], lab[cut:], g)
             msg.append(f"{what} {100 * acc:.1f}%")
         log(out, f"diagnose: object patches ({len(x) - cut} held out) read linearly from the {name}: " + ", ".join(msg))
 
@@ -1145,15 +1141,15 @@ def probe_dense(data, out):
         # stage left (OUT/dense_headN.pt).
         _, model = load_model(data, os.environ["CKPT"])
         vit = model.vision_tower
-        head.load_state_dict(torch.load(os.environ["CKPT"].replace("pali", "dense_head")))
+        ckdir, ckname = os.path.split(os.environ["CKPT"])
+        head.load_state_dict(torch.load(os.path.join(ckdir, ckname.replace("pali", "dense_head", 1))))
     else:
         vit = pali.VisionTower(VISION)
         vit.load_state_dict(torch.load(os.path.join(out, "vit.pt")))
         head.load_state_dict(torch.load(os.path.join(out, "dense_head.pt")))
     vit.eval()
     patch = VISION["patch_size"]
-    with torch.no_grad():
-        lp = torch.log_softmax(head(vit(to_pixels(imgs[:n]))), -1)
+    lp = torch.log_softmax(head(vit(to_pixels(imgs[:n]))), -1)
     pred = lp[..., 1:].argmax(-1)
     fg = dense_targets(labels, patch)[..., 1:].max(-1)
     keep = fg.values >= 0.25
