@@ -1051,7 +1051,8 @@ def where_only(data, out):
     "where" questions alone, batches of 64, lr 1e-3 (50 warm-up steps,
     cosine), WHERE_STEPS steps (600), the answer loss summed over tokens;
     then up_and_down. WHERE_FROM=OUT/paliN.pt starts from that model
-    instead of a new one. WHERE_SINCOS=1 fixes the ViT's position table to
+    instead of a new one; WHERE_LR sets the peak rate (1e-3). The model is
+    saved as OUT/pali-where.pt. WHERE_SINCOS=1 fixes the ViT's position table to
     2-D sines and cosines (rows in the first half of the channels, columns
     in the second) instead of learning it."""
     torch.manual_seed(0)
@@ -1072,12 +1073,13 @@ def where_only(data, out):
     imgs, recs = load_set(os.path.join(data, "scenes"), tok)
     recs = [r for r in recs if r["task"] == "where"]
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=1e-4)
+    peak = float(os.environ.get("WHERE_LR", "1e-3"))
+    opt = torch.optim.AdamW(params, lr=peak, weight_decay=1e-4)
     steps = int(os.environ.get("WHERE_STEPS", "600"))
     t0 = time.time()
     for step in range(steps):
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, steps, 1e-3, 50)
+            g["lr"] = lr_at(step, steps, peak, 50)
         batch = random.sample(recs, 64)
         vis, ids, mask = pixel_inputs(model.vision_tower, imgs, batch)
         loss = lm_loss(model, vis, ids, mask, batch, "sum")
@@ -1087,6 +1089,7 @@ def where_only(data, out):
         opt.step()
         if step % 200 == 199 or step == steps - 1:
             log(out, f"where-only step {step} loss {loss.item():.3f} {time.time() - t0:.0f}s")
+    torch.save(model.state_dict(), os.path.join(out, "pali-where.pt"))
     model.eval()
     up_and_down(data, out, tok, model)
 
