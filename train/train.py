@@ -31,7 +31,8 @@ world written by `palid synth`.
   train.py eval    DATA OUT      exact match per task on the held-out sets (CKPT=file to pick one)
   train.py diagnose DATA OUT     position probes and cross-attention statistics (CKPT=file to pick one)
   train.py where-only DATA OUT   a new model trained on "where" questions alone, then diagnose's
-                                 up_and_down (can top and bottom be learnt at all?)
+                                 up_and_down (can top and bottom be learnt at all?); WHERE_FROM,
+                                 WHERE_LR, WHERE_FREEZE; saved as OUT/pali-where.pt
   train.py probe-dense DATA OUT  what stage 0's dense head reads per patch and per object (DENSE > 0;
                                  CKPT=OUT/paliN.pt: that model's ViT and OUT/dense_headN.pt)
   train.py export  DATA OUT DST  Hugging Face layout: config.json, model.safetensors, spiece.model
@@ -1052,7 +1053,9 @@ def where_only(data, out):
     cosine), WHERE_STEPS steps (600), the answer loss summed over tokens;
     then up_and_down. WHERE_FROM=OUT/paliN.pt starts from that model
     instead of a new one; WHERE_LR sets the peak rate (1e-3). The model is
-    saved as OUT/pali-where.pt. WHERE_SINCOS=1 fixes the ViT's position table to
+    saved as OUT/pali-where.pt. WHERE_FREEZE=prefix,... keeps the
+    parameters whose names start with one of them fixed (vision_tower.:
+    the ViT). WHERE_SINCOS=1 fixes the ViT's position table to
     2-D sines and cosines (rows in the first half of the channels, columns
     in the second) instead of learning it."""
     torch.manual_seed(0)
@@ -1070,6 +1073,10 @@ def where_only(data, out):
         with torch.no_grad():
             pe.copy_(torch.cat([ys.sin(), ys.cos(), xs.sin(), xs.cos()], 1))
         pe.requires_grad_(False)
+    frozen = tuple(filter(None, os.environ.get("WHERE_FREEZE", "").split(",")))
+    for name, p in model.named_parameters():
+        if frozen and name.startswith(frozen):
+            p.requires_grad_(False)
     imgs, recs = load_set(os.path.join(data, "scenes"), tok)
     recs = [r for r in recs if r["task"] == "where"]
     params = [p for p in model.parameters() if p.requires_grad]
