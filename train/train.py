@@ -30,8 +30,8 @@ world written by `palid synth`.
                                  STAGEn_ROWS (docs/demo-model.md; none shipped)
   train.py eval    DATA OUT      exact match per task on the held-out sets (CKPT=file to pick one)
   train.py diagnose DATA OUT     position probes and cross-attention statistics (CKPT=file to pick one)
-  train.py where-only DATA OUT   a new model trained on "where" questions alone, then diagnose's
-                                 up_and_down (can top and bottom be learnt at all?); WHERE_FROM,
+  train.py where-only DATA OUT   a model (new, or WHERE_FROM) trained on "where" alone, then diagnose's
+                                 up_and_down (can top and bottom be learnt at all?);
                                  WHERE_LR, WHERE_FREEZE; saved as OUT/pali-where.pt
   train.py probe-dense DATA OUT  what stage 0's dense head reads per patch and per object (DENSE > 0;
                                  CKPT=OUT/paliN.pt: that model's ViT and OUT/dense_headN.pt)
@@ -707,9 +707,13 @@ def stage2(data, out, stage=2):
     # the joint stage goes on teaching the shapes under each patch instead
     # of letting the answer loss alone move the ViT.
     dense_w = float(env("DENSE") or "0")
-    if dense_w > 0:
+    # STAGEn_ROWS=w: rows_loss on the T5 encoder's output, weight w (a
+    # training-only linear head, not exported).
+    rows_w = float(env("ROWS") or "0")
+    if dense_w > 0 or rows_w > 0:  # both read the scenes' label maps
         patch = VISION["patch_size"]
         dense = load_dense(os.path.join(data, "scenes"), len(simgs))
+    if dense_w > 0:
         dense_head = nn.Linear(VISION["hidden_size"], DENSE_CLASSES)
         # The head a previous dense joint stage left, else stage 0's.
         prev = os.path.join(out, f"dense_head{stage - 1}.pt")
@@ -719,20 +723,13 @@ def stage2(data, out, stage=2):
         epix, edense = dense_heldout(data, load_set(os.path.join(data, "eval-scenes"), tok)[0])
         held_out = lambda: dense_accuracy(model.vision_tower, dense_head, epix, edense)[0]
         log(out, f"stage{stage} dense head: held-out patch class {held_out():.3f}")
+    if rows_w > 0:
+        rows_head = nn.Linear(TEXT["d_model"], 2 * (VISION["image_size"] // patch))
+        rest += list(rows_head.parameters())
     # STAGEn_FLIP_WHERE=p: each "where" question of a scene batch is asked,
     # with probability p, of its picture upside down, "top" and "bottom"
     # swapped (flip_vertical).
     flip_where = float(env("FLIP_WHERE") or "0")
-    # STAGEn_ROWS=w: rows_loss on the T5 encoder's output, weight w (a
-    # training-only linear head, not exported; needs the label maps).
-    rows_w = float(env("ROWS") or "0")
-    if rows_w > 0:
-        if dense_w <= 0:
-            dense = load_dense(os.path.join(data, "scenes"), len(simgs))
-            patch = VISION["patch_size"]
-        g = VISION["image_size"] // VISION["patch_size"]
-        rows_head = nn.Linear(TEXT["d_model"], 2 * g)
-        rest += list(rows_head.parameters())
     updown = tok.encode_all(["top", "bottom"]) if flip_where > 0 else {}
     peak = float(env("LR"))
     opt = torch.optim.AdamW([dict(params=vit_params, scale=float(env("VIT_SCALE"))), dict(params=rest, scale=1.0)],
@@ -1047,13 +1044,12 @@ def up_and_down(data, out, tok, model, n=300):
 
 
 def where_only(data, out):
-    """A check that the architecture can learn "top" and "bottom": a new
-    model (new_model, the ViT included) trained from scratch on the
-    "where" questions alone, batches of 64, lr 1e-3 (50 warm-up steps,
-    cosine), WHERE_STEPS steps (600), the answer loss summed over tokens;
-    then up_and_down. WHERE_FROM=OUT/paliN.pt starts from that model
-    instead of a new one; WHERE_LR sets the peak rate (1e-3). The model is
-    saved as OUT/pali-where.pt. WHERE_FREEZE=prefix,... keeps the
+    """A model trained on the "where" questions alone, then up_and_down:
+    can "top" and "bottom" be learnt at all? A new model (new_model, the
+    ViT included), or WHERE_FROM=OUT/paliN.pt; batches of 64, peak lr
+    WHERE_LR (1e-3; 50 warm-up steps, cosine), WHERE_STEPS steps (600),
+    the answer loss summed over tokens. Saved as OUT/pali-where.pt (a
+    joint stage continues from it copied to OUTN/paliM.pt). WHERE_FREEZE=prefix,... keeps the
     parameters whose names start with one of them fixed (vision_tower.:
     the ViT). WHERE_SINCOS=1 fixes the ViT's position table to
     2-D sines and cosines (rows in the first half of the channels, columns
