@@ -669,14 +669,17 @@ def stage2(data, out, stage=2):
     stages 9 to 11 do the same on the second tokenizer (session 8).
     STAGEn_QAT=1 trains it quantization-aware (quant_aware; tried in
     session 9, not shipped)."""
-    random.seed(stage)
-    torch.manual_seed(stage)
-    tok = Tokenizer(os.path.join(data, "spiece.model"))
-    model = new_model(tok)
-    model.load_state_dict(torch.load(os.path.join(out, f"pali{stage - 1}.pt")))
     E = f"STAGE{stage}_"
     defaults = JOINT_STAGES[stage]
     env = lambda k: os.environ.get(E + k, defaults.get(k, ""))
+    # STAGEn_SEED (default n): a run continuing a checkpoint with the same
+    # stage number needs a new seed, or it draws the same batches again.
+    seed = int(env("SEED") or stage)
+    random.seed(seed)
+    torch.manual_seed(seed)
+    tok = Tokenizer(os.path.join(data, "spiece.model"))
+    model = new_model(tok)
+    model.load_state_dict(torch.load(os.path.join(out, f"pali{stage - 1}.pt")))
     if env("QAT") == "1":
         quant_aware(model)
     per_answer = {"0": False, "1": True, "sum": "sum"}[env("PER_ANSWER")]
