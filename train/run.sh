@@ -3,11 +3,12 @@
 # the synthetic data (palid synth), the SentencePiece tokenizer (spm_train),
 # stage 0 (SigLIP + dense head), stage 1 (ViT frozen: projector + T5),
 # stages 3 to 10 (all, ViT included; 9 and 10 on a second tokenizer whose
-# answer words are whole pieces), the held-out evaluation, the
-# export to the Hugging Face layout, and palid convert.
+# answer words are whole pieces), a "where"-only phase and six stage 11
+# runs after it, the held-out evaluation, the export to the Hugging Face
+# layout, and palid convert.
 #
 # Needs Go, Debian's python3-torch, python3-numpy, python3-pil and
-# sentencepiece. Runs on 2 threads (TRAIN_THREADS), about 5 hours. Every
+# sentencepiece. Runs on 2 threads (TRAIN_THREADS), about 8 hours. Every
 # seed is fixed.
 #
 #   train/run.sh            # everything, into train/work and models/default
@@ -88,8 +89,39 @@ for d in scenes clips eval-scenes eval-clips; do ln -sfn "../$(basename "$DATA")
 # Stage 10: from stage 9, lr 3e-4, 800 steps, the sampling weights of
 # "where" 3, counts 3 and the sign's code (ocr) 4 (the other tasks 1).
 [ -f "$OUT2/pali10.pt" ] || TRAIN_THREADS=1 $PY train.py stage10 "$DATA2" "$OUT2"
+
+# The row (docs/demo-model.md, sessions 9 to 11): stage 10's model answers
+# "top" and "bottom" at chance. A "where"-only phase (600 steps, lr 1e-3, the
+# ViT included) teaches it the row and costs the other tasks; stage 11, run
+# again and again from the previous run's model, wins them back. Each run
+# has its own directory; its pali10.pt and dense_head10.pt are the previous
+# run's model and dense head (the "where"-only phase: stage 10's dense head).
+W=$OUT2/where
+mkdir -p "$W"
+[ -f "$W/pali-where.pt" ] || WHERE_FROM="$OUT2/pali10.pt" TRAIN_THREADS=1 $PY train.py where-only "$DATA2" "$W"
+prev=$W/pali-where.pt
+prev_head=$OUT2/dense_head10.pt
+joint() { # joint NAME [VAR=value ...]: one stage 11 run after the previous one
+	d=$OUT2/$1
+	shift
+	mkdir -p "$d"
+	if [ ! -f "$d/pali11.pt" ]; then
+		cp "$prev" "$d/pali10.pt"
+		cp "$prev_head" "$d/dense_head10.pt"
+		env TRAIN_THREADS=1 "$@" $PY train.py stage11 "$DATA2" "$d"
+	fi
+	prev=$d/pali11.pt
+	prev_head=$d/dense_head11.pt
+	OUT=$d
+}
+joint row1 STAGE11_WEIGHTS=where=6,count=3,ocr=4
+joint row2 STAGE11_WEIGHTS=where=6,count=3,ocr=4 STAGE11_STEPS=1000
+joint row3 STAGE11_WEIGHTS=where=6,count=3,ocr=4 TRAIN_THREADS=2
+joint row4 STAGE11_SEED=112 STAGE11_STEPS=1000 STAGE11_LR=2e-4 \
+	STAGE11_WEIGHTS=where=4,count=3,ocr=4,count:2=4,count:3=8
+joint row5 STAGE11_SEED=115 STAGE11_STEPS=600 STAGE11_LR=2e-4 STAGE11_WEIGHTS=where=3,count=3,ocr=4,count:2=2,count:3=2
+joint row6 STAGE11_SEED=118 STAGE11_STEPS=600 STAGE11_LR=2e-4 STAGE11_WEIGHTS=where=3,count=3,ocr=6,caption=2
 DATA=$DATA2
-OUT=$OUT2
 EVAL_ITEMS=${EVAL_ITEMS:-100} $PY train.py eval "$DATA" "$OUT"
 $PY train.py export "$DATA" "$OUT" "$OUT/hf"
 cd "$ROOT"

@@ -39,7 +39,7 @@ var e2eCases = []struct {
 	{9000003, false, "exists", true},
 	{9000004, false, "count", false},
 	{8000007, true, "direction", false},
-	{8000009, true, "enter", false},
+	{8000008, true, "enter", false},
 }
 
 // TestBundledModelOverMQTT is the whole product end to end: the bundled
