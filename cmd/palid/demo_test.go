@@ -31,8 +31,8 @@ func askBundled(t *testing.T, args ...string) string {
 // model is still far from the targets (docs/demo-model.md: 80% of held-out
 // single-frame questions, clips at chance), so these are held-out questions
 // of every task, the sign's code and "top" and "bottom" included, that
-// palid Q8_0, palid F32 and PyTorch all answer right; a broken engine, converter or quantized kernel
-// shows up as a wrong answer.
+// palid Q8_0, palid F32 and PyTorch all answer right; a broken engine,
+// converter or quantized kernel shows up as a wrong answer.
 var demoCases = []struct {
 	seed   int64
 	frames int
