@@ -94,8 +94,9 @@ for d in scenes clips eval-scenes eval-clips; do ln -sfn "../$(basename "$DATA")
 # "top" and "bottom" at chance. A "where"-only phase (600 steps, lr 1e-3, the
 # ViT included) teaches it the row and costs the other tasks; stage 11, run
 # again and again from the previous run's model, wins them back. Each run
-# has its own directory; its pali10.pt and dense_head10.pt are the previous
-# run's model and dense head (the "where"-only phase: stage 10's dense head).
+# has its own directory and starts from the previous run's model and dense
+# head (STAGE11_FROM, STAGE11_HEAD_FROM; after the "where"-only phase,
+# stage 10's dense head).
 W=$OUT2/where
 mkdir -p "$W"
 [ -f "$W/pali-where.pt" ] || WHERE_FROM="$OUT2/pali10.pt" TRAIN_THREADS=1 $PY train.py where-only "$DATA2" "$W"
@@ -105,11 +106,8 @@ joint() { # joint NAME [VAR=value ...]: one stage 11 run after the previous one
 	d=$OUT2/$1
 	shift
 	mkdir -p "$d"
-	if [ ! -f "$d/pali11.pt" ]; then
-		cp "$prev" "$d/pali10.pt"
-		cp "$prev_head" "$d/dense_head10.pt"
-		env TRAIN_THREADS=1 "$@" $PY train.py stage11 "$DATA2" "$d"
-	fi
+	[ -f "$d/pali11.pt" ] || env TRAIN_THREADS=1 STAGE11_FROM="$prev" STAGE11_HEAD_FROM="$prev_head" "$@" \
+		$PY train.py stage11 "$DATA2" "$d"
 	prev=$d/pali11.pt
 	prev_head=$d/dense_head11.pt
 	OUT=$d

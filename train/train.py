@@ -23,11 +23,14 @@ world written by `palid synth`.
   train.py stage9  DATA OUT      stage 8's settings at lr 5e-4, 1,500 steps (run.sh: after
                                  retokenize, with each answer word one piece)
   train.py stage10 DATA OUT      from stage 9, lr 3e-4, 800 steps, counts and the sign sampled
-                                 more often (run.sh's last)
-  train.py stage11 DATA OUT      from stage 10, counts of 2 and 3 sampled 4x and 8x (tried: it
-                                 learns twos but loses ones; not shipped). Session 9's tries are
-                                 options of any joint stage: STAGEn_QAT, STAGEn_FLIP_WHERE,
-                                 STAGEn_ROWS (docs/demo-model.md; none shipped)
+                                 more often
+  train.py stage11 DATA OUT      from stage 10, counts of 2 and 3 sampled 4x and 8x by default
+                                 (tried: it learns twos but loses ones). run.sh runs it six times
+                                 after where-only, with its own weights (STAGE11_WEIGHTS replaces
+                                 the default), each from the run before (STAGEn_FROM,
+                                 STAGEn_HEAD_FROM), each with its own STAGEn_SEED. Session 9's
+                                 tries are options of any joint stage: STAGEn_QAT,
+                                 STAGEn_FLIP_WHERE, STAGEn_ROWS (docs/demo-model.md; none shipped)
   train.py eval    DATA OUT      exact match per task on the held-out sets (CKPT=file to pick one)
   train.py diagnose DATA OUT     position probes and cross-attention statistics (CKPT=file to pick one)
   train.py where-only DATA OUT   a model (new, or WHERE_FROM) trained on "where" alone, then diagnose's
@@ -679,7 +682,9 @@ def stage2(data, out, stage=2):
     torch.manual_seed(seed)
     tok = Tokenizer(os.path.join(data, "spiece.model"))
     model = new_model(tok)
-    model.load_state_dict(torch.load(os.path.join(out, f"pali{stage - 1}.pt")))
+    # STAGEn_FROM=file: the model to continue (default OUT/pali{n-1}.pt),
+    # so that a run can start from another run's model without copies.
+    model.load_state_dict(torch.load(env("FROM") or os.path.join(out, f"pali{stage - 1}.pt")))
     if env("QAT") == "1":
         quant_aware(model)
     per_answer = {"0": False, "1": True, "sum": "sum"}[env("PER_ANSWER")]
@@ -718,9 +723,12 @@ def stage2(data, out, stage=2):
         dense = load_dense(os.path.join(data, "scenes"), len(simgs))
     if dense_w > 0:
         dense_head = nn.Linear(VISION["hidden_size"], DENSE_CLASSES)
-        # The head a previous dense joint stage left, else stage 0's.
-        prev = os.path.join(out, f"dense_head{stage - 1}.pt")
-        dense_head.load_state_dict(torch.load(prev if os.path.exists(prev) else os.path.join(out, "dense_head.pt")))
+        # STAGEn_HEAD_FROM=file, else the head a previous dense joint stage
+        # left in OUT, else stage 0's.
+        prev = env("HEAD_FROM") or os.path.join(out, f"dense_head{stage - 1}.pt")
+        if not env("HEAD_FROM") and not os.path.exists(prev):
+            prev = os.path.join(out, "dense_head.pt")
+        dense_head.load_state_dict(torch.load(prev))
         rest += list(dense_head.parameters())
         dense_fg = float(os.environ.get("DENSE_FG", "4"))
         epix, edense = dense_heldout(data, load_set(os.path.join(data, "eval-scenes"), tok)[0])
@@ -1052,9 +1060,9 @@ def where_only(data, out):
     ViT included), or WHERE_FROM=OUT/paliN.pt; batches of 64, peak lr
     WHERE_LR (1e-3; 50 warm-up steps, cosine), WHERE_STEPS steps (600),
     the answer loss summed over tokens. Saved as OUT/pali-where.pt (a
-    joint stage continues from it copied to OUTN/paliM.pt). WHERE_FREEZE=prefix,... keeps the
-    parameters whose names start with one of them fixed (vision_tower.:
-    the ViT). WHERE_SINCOS=1 fixes the ViT's position table to
+    joint stage continues from it with STAGEn_FROM). WHERE_FREEZE=prefix,...
+    keeps the parameters whose names start with one of them fixed
+    (vision_tower.: the ViT). WHERE_SINCOS=1 fixes the ViT's position table to
     2-D sines and cosines (rows in the first half of the channels, columns
     in the second) instead of learning it."""
     torch.manual_seed(0)
