@@ -34,7 +34,7 @@ class SiglipAttention(nn.Module):
         q = self.q_proj(x).view(b, n, self.h, dh).transpose(1, 2)
         k = self.k_proj(x).view(b, n, self.h, dh).transpose(1, 2)
         v = self.v_proj(x).view(b, n, self.h, dh).transpose(1, 2)
-        a = torch.softmax(q @ k.transpose(-1, -2) * dh ** -0.5, dim=-1)
+        a = torch.softmax((q @ k.transpose(-1, -2) * dh ** -0.5).float(), dim=-1)
         return self.out_proj((a @ v).transpose(1, 2).reshape(b, n, d))
 
 

@@ -7,8 +7,9 @@
 # runs after it, the held-out evaluation, the export to the Hugging Face
 # layout, and palid convert.
 #
-# Needs Go, Debian's python3-torch, python3-numpy, python3-pil and
-# sentencepiece. Runs on 2 threads (TRAIN_THREADS), about 8 hours. Every
+# Needs Go, Debian's python3-torch, python3-numpy, python3-pil,
+# sentencepiece and OpenBLAS (train/deps.sh installs them when missing).
+# Runs on 2 threads (TRAIN_THREADS), about 8 hours. Every
 # seed is fixed.
 #
 #   train/run.sh            # everything, into train/work and models/default
@@ -22,6 +23,7 @@ OUT=$WORK/out
 QUANT=${QUANT:-q8_0}
 PY=/usr/bin/python3
 mkdir -p "$DATA" "$OUT"
+./train/deps.sh
 
 go build -o "$WORK/palid" ./cmd/palid
 P=$WORK/palid

@@ -39,6 +39,7 @@ world written by `palid synth`.
   train.py probe-dense DATA OUT  what stage 0's dense head reads per patch and per object (DENSE > 0;
                                  CKPT=OUT/paliN.pt: that model's ViT and OUT/dense_headN.pt)
   train.py export  DATA OUT DST  Hugging Face layout: config.json, model.safetensors, spiece.model
+  train.py bench   DATA          training-step speed, float32 against TRAIN_BF16's bfloat16 autocast
 
 DATA holds scenes/, clips/, eval-scenes/, eval-clips/ (palid synth output)
 and spiece.model; OUT receives checkpoints and logs. Seeds are fixed.
@@ -62,6 +63,19 @@ from PIL import Image
 import pali
 
 torch.set_num_threads(int(os.environ.get("TRAIN_THREADS", "2")))
+
+# TRAIN_BF16=1: the training steps' forward passes under CPU autocast to
+# bfloat16 (matrix products in bf16, weights, optimiser state, norms,
+# softmaxes and losses in float32), as PaLI-3 itself trains on TPUs. On a
+# CPU with AMX (oneDNN's bf16 kernels) a matrix product runs an order of
+# magnitude faster than OpenBLAS's float32 (docs/demo-model.md, session 12).
+# Evaluation, probes and export stay in float32.
+BF16 = os.environ.get("TRAIN_BF16", "0") == "1"
+
+
+def amp():
+    """The autocast context of a training step's forward pass (TRAIN_BF16)."""
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=BF16)
 
 VISION = dict(hidden_size=96, intermediate_size=384, num_hidden_layers=3, num_attention_heads=3,
               image_size=64, patch_size=8, layer_norm_eps=1e-6, num_channels=3,
@@ -217,9 +231,13 @@ def load_dense(path, nimgs):
 def dense_targets(dense, patch):
     """The share of each dense class in each patch: [B, patches, classes]."""
     b, h, w = dense.shape
-    oh = F.one_hot(torch.from_numpy(dense).long(), DENSE_CLASSES).float()
-    oh = oh.reshape(b, h // patch, patch, w // patch, patch, DENSE_CLASSES)
-    return oh.mean((2, 4)).reshape(b, (h // patch) * (w // patch), DENSE_CLASSES)
+    gh, gw = h // patch, w // patch
+    # Count each (picture, patch, class) with one bincount: the mean of the
+    # one-hot maps over each patch, exactly, without building them.
+    cell = (np.arange(h)[:, None] // patch) * gw + np.arange(w)[None, :] // patch
+    idx = (np.arange(b)[:, None, None] * (gh * gw) + cell) * DENSE_CLASSES + dense
+    counts = np.bincount(idx.ravel(), minlength=b * gh * gw * DENSE_CLASSES)
+    return torch.from_numpy(counts.reshape(b, gh * gw, DENSE_CLASSES)).float() / (patch * patch)
 
 
 def dense_loss(head, tokens, target, fg_weight):
@@ -227,7 +245,7 @@ def dense_loss(head, tokens, target, fg_weight):
     each patch weighted 1 + fg_weight times its non-background share:
     four in five patches are background only and would drown the rest."""
     w = 1 + fg_weight * (1 - target[..., 0])
-    return (-(target * F.log_softmax(head(tokens), -1)).sum(-1) * w).sum() / w.sum()
+    return (-(target * F.log_softmax(head(tokens).float(), -1)).sum(-1) * w).sum() / w.sum()
 
 
 def dense_heldout(data, eimgs, n=256):
@@ -305,16 +323,18 @@ def stage0(data, out):
         batch = random.sample(keys, bs)
         pix = to_pixels(imgs[batch])
         ids, mask = pad([caps[k] for k in batch])
-        tokens = vit(pix)
-        zi = F.normalize(img_head(tokens.mean(1)), dim=-1)
-        zt = F.normalize(txt(ids, mask), dim=-1)
+        with amp():
+            tokens = vit(pix)
+            zi = F.normalize(img_head(tokens.mean(1)).float(), dim=-1)
+            zt = F.normalize(txt(ids, mask).float(), dim=-1)
         logits = zi @ zt.T * t_b[0].exp() + t_b[1]
         same = torch.tensor([[caps[a] == caps[b] for b in batch] for a in batch], dtype=torch.float32)
         labels = 2 * same - 1
         loss = -F.logsigmoid(labels * logits).sum() / bs
         dloss = torch.zeros(())
         if dense_w > 0:
-            dloss = dense_loss(dense_head, tokens, dense_targets(dense[batch], patch), dense_fg)
+            with amp():
+                dloss = dense_loss(dense_head, tokens, dense_targets(dense[batch], patch), dense_fg)
             loss = loss + dense_w * dloss
         opt.zero_grad()
         loss.backward()
@@ -363,7 +383,8 @@ def stage0_dense(data, out):
         for g in opt.param_groups:
             g["lr"] = lr_at(step, steps, peak, 50)
         batch = random.sample(range(len(imgs)), 64)
-        loss = dense_loss(head, vit(to_pixels(imgs[batch])), dense_targets(dense[batch], patch), dense_fg)
+        with amp():
+            loss = dense_loss(head, vit(to_pixels(imgs[batch])), dense_targets(dense[batch], patch), dense_fg)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -502,7 +523,7 @@ def lm_loss(model, vis, ids, mask, batch, per_answer=False, reg=None, keep=None)
     enc, emask = model.encode(vis, ids, mask)
     if keep is not None:
         keep["enc"] = enc
-    logits = model.decode_logits(enc, emask, dec_in)
+    logits = model.decode_logits(enc, emask, dec_in).float()  # a no-op unless under amp()
     if per_answer:
         ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100,
                              reduction="none").reshape(tgt.shape)
@@ -615,7 +636,8 @@ def stage1(data, out):
         else:
             batch, kind = random.choices(srecs, weights, k=sbs), "scene"
             vis, ids, mask = batch_inputs(sfeat, batch)
-        loss = lm_loss(model, vis, ids, mask, batch, per_answer, reg)
+        with amp():
+            loss = lm_loss(model, vis, ids, mask, batch, per_answer, reg)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -758,15 +780,16 @@ def stage2(data, out, stage=2):
             g["lr"] = lr_at(step, steps, peak, warm) * g["scale"]
         if step % clip_every == clip_every - 1:
             batch, kind = random.sample(crecs, cbs), "clip"
-            vis, ids, mask = pixel_inputs(model.vision_tower, cimgs, batch)
+            bimgs = cimgs
         else:
             batch, kind = random.choices(srecs, weights, k=sbs), "scene"
             bimgs, src = simgs, [r["images"][0] for r in batch]
             if flip_where > 0:
                 batch, bimgs, flipped = flip_vertical(batch, simgs, flip_where, updown)
-            vis, ids, mask = pixel_inputs(model.vision_tower, bimgs, batch)
         keep = {}
-        loss = lm_loss(model, vis, ids, mask, batch, per_answer, reg, keep)
+        with amp():
+            vis, ids, mask = pixel_inputs(model.vision_tower, bimgs, batch)
+            loss = lm_loss(model, vis, ids, mask, batch, per_answer, reg, keep)
         answer_loss = loss.item()
         if (rows_w > 0 or dense_w > 0) and kind == "scene":
             # The label maps of the pictures as the ViT saw them.
@@ -775,11 +798,13 @@ def stage2(data, out, stage=2):
                 maps = np.where(flipped[:, None, None], maps[:, ::-1], maps)
             target = dense_targets(np.ascontiguousarray(maps), patch)
         if rows_w > 0 and kind == "scene":
-            rl = rows_loss(rows_head, keep["enc"][:, :vis.shape[1]], target)
+            with amp():
+                rl = rows_loss(rows_head, keep["enc"][:, :vis.shape[1]], target)
             ema["rows"] = rl.item() if "rows" not in ema else 0.95 * ema["rows"] + 0.05 * rl.item()
             loss = loss + rows_w * rl
         if dense_w > 0 and kind == "scene":
-            dl = dense_loss(dense_head, vis, target, dense_fg)
+            with amp():
+                dl = dense_loss(dense_head, vis, target, dense_fg)
             ema["dense"] = dl.item() if "dense" not in ema else 0.95 * ema["dense"] + 0.05 * dl.item()
             loss = loss + dense_w * dl
         opt.zero_grad()
@@ -1095,8 +1120,9 @@ def where_only(data, out):
         for g in opt.param_groups:
             g["lr"] = lr_at(step, steps, peak, 50)
         batch = random.sample(recs, 64)
-        vis, ids, mask = pixel_inputs(model.vision_tower, imgs, batch)
-        loss = lm_loss(model, vis, ids, mask, batch, "sum")
+        with amp():
+            vis, ids, mask = pixel_inputs(model.vision_tower, imgs, batch)
+            loss = lm_loss(model, vis, ids, mask, batch, "sum")
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -1212,6 +1238,60 @@ def export(data, out, dst):
     print("exported", len(sd), "tensors to", dst)
 
 
+def bench(data):
+    """Training-step speed in float32 and under TRAIN_BF16's autocast, in
+    one run so that a shared machine's noise hits both alike: a joint
+    stage's scene step (64 questions, the ViT on their pictures, the dense
+    head), its clip step (4 clips of 16 frames) and a stage 0 step (the ViT
+    on 128 pictures with the dense head), forward and backward. Rounds
+    alternate the two; the median of BENCH_ROUNDS (5) rounds of 3 steps is
+    printed, and bf16's speed-up."""
+    global BF16
+    random.seed(0)
+    tok = Tokenizer(os.path.join(data, "spiece.model"))
+    model = new_model(tok)
+    model.train()
+    head = nn.Linear(VISION["hidden_size"], DENSE_CLASSES)
+    simgs, srecs = load_subset(data, "scenes", tok, 2000)
+    cimgs, crecs = load_subset(data, "clips", tok, 200)
+    dense = load_dense(os.path.join(data, "scenes"), len(load_set(os.path.join(data, "scenes"), tok)[0]))
+
+    def joint(recs, imgs, n):
+        batch = random.sample(recs, n)
+        with amp():
+            vis, ids, mask = pixel_inputs(model.vision_tower, imgs, batch)
+            loss = lm_loss(model, vis, ids, mask, batch, "sum")
+            if n == 64:
+                src = [r["images"][0] for r in batch]
+                loss = loss + dense_loss(head, vis, dense_targets(dense[src], VISION["patch_size"]), 4.0)
+        loss.backward()
+
+    def stage0_step():
+        batch = random.sample(range(len(simgs)), 128)
+        with amp():
+            loss = dense_loss(head, model.vision_tower(to_pixels(simgs[batch])),
+                              dense_targets(dense[batch], VISION["patch_size"]), 4.0)
+        loss.backward()
+
+    steps = {"joint scene step": lambda: joint(srecs, simgs, 64), "joint clip step": lambda: joint(crecs, cimgs, 4),
+             "ViT step (128 pictures, dense head)": stage0_step}
+    rounds = int(os.environ.get("BENCH_ROUNDS", "5"))
+    print(f"threads {torch.get_num_threads()}, {rounds} rounds of 3 steps, median seconds per step")
+    for name, fn in steps.items():
+        times = {False: [], True: []}
+        for _ in range(rounds):
+            for bf16 in (False, True):
+                BF16 = bf16
+                fn()  # warm-up
+                t0 = time.perf_counter()
+                for _ in range(3):
+                    fn()
+                times[bf16].append((time.perf_counter() - t0) / 3)
+                model.zero_grad(set_to_none=True)
+        f32, b16 = sorted(times[False])[rounds // 2], sorted(times[True])[rounds // 2]
+        print(f"{name}: float32 {f32:.3f} s, bf16 {b16:.3f} s, bf16 {f32 / b16:.2f}x faster")
+
+
 def main():
     cmd = sys.argv[1]
     if cmd == "stage0":
@@ -1236,6 +1316,8 @@ def main():
         probe_dense(sys.argv[2], sys.argv[3])
     elif cmd == "export":
         export(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif cmd == "bench":
+        bench(sys.argv[2])
     else:
         sys.exit("unknown command " + cmd)
 
