@@ -14,6 +14,10 @@
 #
 #   train/run.sh            # everything, into train/work and models/default
 #   WORK=/tmp/w train/run.sh
+#   TRAIN_BF16=1 train/run.sh   # training steps in bfloat16: several times
+#                               # faster on a CPU with AMX, about 4 hours;
+#                               # not yet run end to end (docs/demo-model.md,
+#                               # session 12)
 set -eu
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
