@@ -8,14 +8,15 @@
 # layout, and palid convert.
 #
 # Needs Go, Debian's python3-torch, python3-numpy, python3-pil,
-# sentencepiece and OpenBLAS (train/deps.sh installs them when missing).
+# sentencepiece and OpenBLAS (scripts/deps.sh train installs them when missing).
 # Runs on 2 threads (TRAIN_THREADS), about 8 hours. Every
 # seed is fixed.
 #
 #   train/run.sh            # everything, into train/work and models/default
 #   WORK=/tmp/w train/run.sh
 #   TRAIN_BF16=1 train/run.sh   # training steps in bfloat16: several times
-#                               # faster on a CPU with AMX, about 4 hours;
+#                               # faster on a CPU with AMX, about 4 hours
+#                               # (estimated from step times);
 #                               # not yet run end to end (docs/demo-model.md,
 #                               # session 12)
 set -eu
@@ -27,7 +28,7 @@ OUT=$WORK/out
 QUANT=${QUANT:-q8_0}
 PY=/usr/bin/python3
 mkdir -p "$DATA" "$OUT"
-./train/deps.sh
+./scripts/deps.sh train
 
 go build -o "$WORK/palid" ./cmd/palid
 P=$WORK/palid

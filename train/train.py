@@ -65,10 +65,10 @@ import pali
 torch.set_num_threads(int(os.environ.get("TRAIN_THREADS", "2")))
 
 # TRAIN_BF16=1: the training steps' forward passes under CPU autocast to
-# bfloat16 (matrix products in bf16, weights, optimiser state, norms,
-# softmaxes and losses in float32), as PaLI-3 itself trains on TPUs. On a
-# CPU with AMX (oneDNN's bf16 kernels) a matrix product runs an order of
-# magnitude faster than OpenBLAS's float32 (docs/demo-model.md, session 12).
+# bfloat16 (matrix products in bf16; weights, optimiser state, norms,
+# softmaxes and losses in float32). On a CPU with AMX (oneDNN's bf16
+# kernels) the ViT's matrix products ran 8 to 18 times faster than
+# OpenBLAS's float32 (docs/demo-model.md, session 12).
 # Evaluation, probes and export stay in float32.
 BF16 = os.environ.get("TRAIN_BF16", "0") == "1"
 
@@ -1242,8 +1242,9 @@ def bench(data):
     """Training-step speed in float32 and under TRAIN_BF16's autocast, in
     one run so that a shared machine's noise hits both alike: a joint
     stage's scene step (64 questions, the ViT on their pictures, the dense
-    head), its clip step (4 clips of 16 frames) and a stage 0 step (the ViT
-    on 128 pictures with the dense head), forward and backward. Rounds
+    head), its clip step (4 clips of 16 frames) and the ViT on 128 pictures
+    with the dense head (stage 0's batch, without its text tower), forward
+    and backward. Rounds
     alternate the two; the median of BENCH_ROUNDS (5) rounds of 3 steps is
     printed, and bf16's speed-up."""
     global BF16
@@ -1252,16 +1253,16 @@ def bench(data):
     model = new_model(tok)
     model.train()
     head = nn.Linear(VISION["hidden_size"], DENSE_CLASSES)
-    simgs, srecs = load_subset(data, "scenes", tok, 2000)
+    simgs, srecs = load_set(os.path.join(data, "scenes"), tok)
     cimgs, crecs = load_subset(data, "clips", tok, 200)
-    dense = load_dense(os.path.join(data, "scenes"), len(load_set(os.path.join(data, "scenes"), tok)[0]))
+    dense = load_dense(os.path.join(data, "scenes"), len(simgs))
 
-    def joint(recs, imgs, n):
+    def joint(recs, imgs, n, scenes):
         batch = random.sample(recs, n)
         with amp():
             vis, ids, mask = pixel_inputs(model.vision_tower, imgs, batch)
             loss = lm_loss(model, vis, ids, mask, batch, "sum")
-            if n == 64:
+            if scenes:  # the dense head reads the scenes' label maps
                 src = [r["images"][0] for r in batch]
                 loss = loss + dense_loss(head, vis, dense_targets(dense[src], VISION["patch_size"]), 4.0)
         loss.backward()
@@ -1273,7 +1274,8 @@ def bench(data):
                               dense_targets(dense[batch], VISION["patch_size"]), 4.0)
         loss.backward()
 
-    steps = {"joint scene step": lambda: joint(srecs, simgs, 64), "joint clip step": lambda: joint(crecs, cimgs, 4),
+    steps = {"joint scene step": lambda: joint(srecs, simgs, 64, True),
+             "joint clip step": lambda: joint(crecs, cimgs, 4, False),
              "ViT step (128 pictures, dense head)": stage0_step}
     rounds = int(os.environ.get("BENCH_ROUNDS", "5"))
     print(f"threads {torch.get_num_threads()}, {rounds} rounds of 3 steps, median seconds per step")
