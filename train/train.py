@@ -40,6 +40,8 @@ world written by `palid synth`.
                                  CKPT=OUT/paliN.pt: that model's ViT and OUT/dense_headN.pt)
   train.py export  DATA OUT DST  Hugging Face layout: config.json, model.safetensors, spiece.model
   train.py bench   DATA          training-step speed, float32 against TRAIN_BF16's bfloat16 autocast
+  train.py import  DATA MODEL OUT palid's converted model (MODEL/model.gguf, mmproj.gguf, e.g.
+                                 models/default) back as OUT/pali.pt, to train on from it
 
 DATA holds scenes/, clips/, eval-scenes/, eval-clips/ (palid synth output)
 and spiece.model; OUT receives checkpoints and logs. Seeds are fixed.
@@ -1238,6 +1240,22 @@ def export(data, out, dst):
     print("exported", len(sd), "tensors to", dst)
 
 
+def import_gguf(data, model_dir, out):
+    """MODEL's GGUF files back as a checkpoint (gguf_import), after checking
+    that its vocabulary is DATA's tokenizer piece for piece and that every
+    tensor of the model is there."""
+    import gguf_import
+    sd, pieces = gguf_import.load(model_dir)
+    tok = Tokenizer(os.path.join(data, "spiece.model"))
+    if pieces is None or pieces[:len(tok.pieces)] != tok.pieces:
+        sys.exit(f"{model_dir}: its vocabulary is not {data}/spiece.model's")
+    model = new_model(tok)
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in sd.items()})  # strict: names every gap
+    os.makedirs(out, exist_ok=True)
+    torch.save(plain_state(model), os.path.join(out, "pali.pt"))
+    log(out, f"imported {len(sd)} tensors from {model_dir}")
+
+
 def bench(data):
     """Training-step speed in float32 and under TRAIN_BF16's autocast, in
     one run so that a shared machine's noise hits both alike: a joint
@@ -1320,6 +1338,8 @@ def main():
         export(sys.argv[2], sys.argv[3], sys.argv[4])
     elif cmd == "bench":
         bench(sys.argv[2])
+    elif cmd == "import":
+        import_gguf(sys.argv[2], sys.argv[3], sys.argv[4])
     else:
         sys.exit("unknown command " + cmd)
 

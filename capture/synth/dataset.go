@@ -44,10 +44,46 @@ type SceneObject struct {
 	Color string `json:"color"`
 }
 
+// ClipRecord is one line of clips.jsonl: a clip's frames and how each of
+// its objects moves, so that training can tell what every patch of every
+// frame shows (an object is at X+VX*t, Y+VY*t in frame t).
+type ClipRecord struct {
+	Frames  []string     `json:"frames"` // relative to the dataset directory, in order
+	Objects []ClipObject `json:"objects"`
+	Seed    int64        `json:"seed"`
+}
+
+// ClipObject is a moving object of a ClipRecord, in normalized units
+// (the picture is [0,1] x [0,1], y down): its centre in frame 0, its
+// velocity per frame and its size (Object.Size).
+type ClipObject struct {
+	Shape     string  `json:"shape"`
+	Color     string  `json:"color"`
+	X         float64 `json:"x"`
+	Y         float64 `json:"y"`
+	VX        float64 `json:"vx"`
+	VY        float64 `json:"vy"`
+	Size      float64 `json:"size"`
+	Motion    string  `json:"motion"`    // "stays", "enters" or "leaves"
+	Direction string  `json:"direction"` // Moving.Direction
+}
+
+// String returns "stays", "enters" or "leaves".
+func (m Motion) String() string {
+	switch m {
+	case Enters:
+		return "enters"
+	case Leaves:
+		return "leaves"
+	}
+	return "stays"
+}
+
 // WriteDataset writes count scenes (or, with clips, count clips) of the
 // dataset of seed into dir at ImageSize pixels: scene-NNNNNN.png files, or
 // clip-NNNNNN/frame-NN.png folders, and questions.jsonl with one Record per
-// question. For scenes it also writes each scene's label map,
+// question. For clips it also writes clips.jsonl, one ClipRecord per clip.
+// For scenes it also writes each scene's label map,
 // scene-NNNNNN.labels.png, and scenes.jsonl with one SceneRecord per scene.
 func WriteDataset(dir string, seed int64, count int, clips bool) error {
 	return WriteDatasetSize(dir, seed, count, clips, ImageSize)
@@ -72,17 +108,19 @@ func WriteDatasetSize(dir string, seed int64, count int, clips bool, size int) e
 	w := bufio.NewWriter(f)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
-	var sf *os.File
-	var sw *bufio.Writer
-	var senc *json.Encoder
-	if !clips {
-		if sf, err = os.Create(filepath.Join(dir, "scenes.jsonl")); err != nil {
-			return fmt.Errorf("synth: %w", err)
-		}
-		defer sf.Close()
-		sw = bufio.NewWriter(sf)
-		senc = json.NewEncoder(sw)
+	// The per-item index: scenes.jsonl or clips.jsonl.
+	index := "scenes.jsonl"
+	if clips {
+		index = "clips.jsonl"
 	}
+	sf, err := os.Create(filepath.Join(dir, index))
+	if err != nil {
+		return fmt.Errorf("synth: %w", err)
+	}
+	defer sf.Close()
+	sw := bufio.NewWriter(sf)
+	senc := json.NewEncoder(sw)
+	senc.SetEscapeHTML(false)
 	for i := 0; i < count; i++ {
 		s := ItemSeed(seed, i)
 		var images []string
@@ -101,6 +139,15 @@ func WriteDatasetSize(dir string, seed int64, count int, clips bool, size int) e
 				images = append(images, p)
 			}
 			qs = c.Questions()
+			rec := ClipRecord{Frames: images, Seed: s}
+			for _, m := range c.Objects {
+				rec.Objects = append(rec.Objects, ClipObject{
+					Shape: m.Shape.String(), Color: m.Color.String(), X: m.X, Y: m.Y, VX: m.VX, VY: m.VY,
+					Size: m.Size, Motion: m.Motion.String(), Direction: m.Direction()})
+			}
+			if err := senc.Encode(rec); err != nil {
+				return fmt.Errorf("synth: %w", err)
+			}
 		} else {
 			sc := NewScene(s)
 			p := fmt.Sprintf("scene-%06d.png", i)
@@ -134,9 +181,6 @@ func WriteDatasetSize(dir string, seed int64, count int, clips bool, size int) e
 		w *bufio.Writer
 		f *os.File
 	}{{w, f}, {sw, sf}} {
-		if out.w == nil {
-			continue
-		}
 		if err := out.w.Flush(); err != nil {
 			return fmt.Errorf("synth: %w", err)
 		}

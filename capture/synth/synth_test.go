@@ -354,6 +354,7 @@ func TestWriteDataset(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(dir, "scenes.jsonl")); err == nil {
 				t.Error("scenes.jsonl written for clips")
 			}
+			checkClipRecords(t, dir, 3, 5)
 		} else {
 			checkSceneRecords(t, dir, 3, 5)
 		}
@@ -468,6 +469,49 @@ func TestLabels(t *testing.T) {
 			}
 		} else if all[LabelSign] != 0 {
 			t.Fatalf("seed %d: %d sign pixels without a sign", seed, all[LabelSign])
+		}
+	}
+}
+
+// checkClipRecords checks clips.jsonl of a clip dataset: one record per
+// clip, in order, whose frames are the clip's files and whose objects move
+// as the clip's do.
+func checkClipRecords(t *testing.T, dir string, seed int64, count int) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, "clips.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	if len(lines) != count {
+		t.Fatalf("clips.jsonl has %d lines, want %d", len(lines), count)
+	}
+	motions := map[Motion]string{Stays: "stays", Enters: "enters", Leaves: "leaves"}
+	for i, l := range lines {
+		var r ClipRecord
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("clips.jsonl line %d: %v", i+1, err)
+		}
+		c := NewClip(ItemSeed(seed, i))
+		if r.Seed != c.Seed || len(r.Frames) != ClipFrames || len(r.Objects) != len(c.Objects) {
+			t.Fatalf("clips.jsonl line %d: %+v, clip %+v", i+1, r, c)
+		}
+		for f, p := range r.Frames {
+			if p != fmt.Sprintf("clip-%06d/frame-%02d.png", i, f) {
+				t.Fatalf("clips.jsonl line %d: frame %d is %q", i+1, f, p)
+			}
+		}
+		for j, m := range c.Objects {
+			want := ClipObject{Shape: m.Shape.String(), Color: m.Color.String(), X: m.X, Y: m.Y, VX: m.VX, VY: m.VY,
+				Size: m.Size, Motion: motions[m.Motion], Direction: m.Direction()}
+			if r.Objects[j] != want {
+				t.Fatalf("clips.jsonl line %d: object %d is %+v, want %+v", i+1, j, r.Objects[j], want)
+			}
+			// The record alone places the object in the last frame as the clip does.
+			last := m.At(ClipFrames - 1)
+			if x := r.Objects[j].X + r.Objects[j].VX*(ClipFrames-1); math.Abs(x-last.X) > 1e-9 {
+				t.Fatalf("clips.jsonl line %d: object %d ends at x %v, clip at %v", i+1, j, x, last.X)
+			}
 		}
 	}
 }
