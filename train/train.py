@@ -40,6 +40,8 @@ world written by `palid synth`.
                                  CKPT=OUT/paliN.pt: that model's ViT and OUT/dense_headN.pt)
   train.py export  DATA OUT DST  Hugging Face layout: config.json, model.safetensors, spiece.model
   train.py bench   DATA          training-step speed, float32 against TRAIN_BF16's bfloat16 autocast
+  train.py motion  DATA OUT      the clips: from MOTION_FROM, ViT frozen, a per-patch motion target
+                                 on the T5 encoder's visual tokens (training only)
   train.py import  DATA MODEL OUT palid's converted model (MODEL/model.gguf, mmproj.gguf, e.g.
                                  models/default) back as OUT/pali.pt, to train on from it
 
@@ -920,6 +922,154 @@ def retokenize(data, out, data2, out2, stage):
 
 
 # ----------------------------------------------------------------------------
+# motion: the clips, with a per-patch motion target
+
+
+DIRECTIONS = ["left", "right", "up", "down"]
+MOTIONS = ["stays", "enters", "leaves"]
+MOTION_CLASSES = 1 + len(DIRECTIONS) * len(MOTIONS)
+
+
+def motion_targets(path, grid):
+    """[clips, frames, grid*grid] int64 from clips.jsonl: 0 where no object
+    is, else 1 + 3 * direction + motion of the object whose centre is
+    nearest the patch's centre, among those within their size of it (a
+    disc of radius Object.Size, about the shape's extent)."""
+    recs = [json.loads(l) for l in open(os.path.join(path, "clips.jsonl"))]
+    frames = len(recs[0]["frames"])
+    c = (np.arange(grid) + 0.5) / grid
+    py, px = np.meshgrid(c, c, indexing="ij")
+    py, px = py.reshape(-1), px.reshape(-1)
+    t = np.arange(frames)[:, None]
+    out = np.zeros((len(recs), frames, grid * grid), np.int64)
+    for i, r in enumerate(recs):
+        best = np.full((frames, grid * grid), np.inf)
+        for o in r["objects"]:
+            x, y = o["x"] + o["vx"] * t, o["y"] + o["vy"] * t  # [frames, 1]
+            d = np.hypot(px - x, py - y) / o["size"]
+            cls = 1 + 3 * DIRECTIONS.index(o["direction"]) + MOTIONS.index(o["motion"])
+            hit = (d < 1) & (d < best)
+            out[i][hit] = cls
+            best = np.where(hit, d, best)
+    return out
+
+
+def motion(data, out):
+    """The clips: from MOTION_FROM (a checkpoint, e.g. train.py import of
+    models/default), the ViT frozen and its features cached, the projector
+    and the T5 trained on scene batches (64 questions) and, every
+    MOTION_CLIP_EVERY-th step, MOTION_CLIP_BATCH clip questions, plus, on the
+    clip steps, MOTION_W times the cross-entropy of a linear head (training
+    only, not exported) that reads from each visual token of the T5
+    encoder's output what moves there: nothing, or an object's direction
+    (left, right, up, down) and whether it stays, enters or leaves
+    (motion_targets). Without such a target the clips stayed at chance in
+    every stage (docs/demo-model.md): the answer loss alone never found
+    the attention between frames that motion needs."""
+    seed = int(os.environ.get("MOTION_SEED", "21"))
+    random.seed(seed)
+    torch.manual_seed(seed)
+    tok = Tokenizer(os.path.join(data, "spiece.model"))
+    model = new_model(tok)
+    # MOTION_REINIT=prefix,...: these tensors keep new_model's fresh
+    # initialisation instead of MOTION_FROM's. The T5 encoder trained on
+    # single frames does not learn motion (its first block must be new:
+    # docs/demo-model.md, session 13).
+    fresh = model.state_dict()
+    state = torch.load(os.environ["MOTION_FROM"])
+    reinit = tuple(filter(None, os.environ.get("MOTION_REINIT", "").split(",")))
+    for k in state:
+        if reinit and k.startswith(reinit):
+            state[k] = fresh[k].clone()
+    model.load_state_dict(state)
+    if reinit:
+        log(out, f"motion: fresh {', '.join(k for k in state if k.startswith(reinit))}")
+    for p in model.vision_tower.parameters():
+        p.requires_grad = False
+    sfeat, srecs = load_features(data, out, "scenes", model.vision_tower, tok)
+    cfeat, crecs = load_features(data, out, "clips", model.vision_tower, tok)
+    grid = VISION["image_size"] // VISION["patch_size"]
+    targets = torch.from_numpy(motion_targets(os.path.join(data, "clips"), grid))
+    frames = targets.shape[1]
+    task_weight = dict(TASK_WEIGHT3)
+    for kv in filter(None, os.environ.get("MOTION_WEIGHTS", "where=3,count=3,ocr=6,caption=2").split(",")):
+        k, v = kv.split("=")
+        task_weight[k] = float(v)
+    weights = [task_weight.get(r["task"], 1.0) for r in srecs]
+    head = nn.Linear(TEXT["d_model"], MOTION_CLASSES)
+    motion_w = float(os.environ.get("MOTION_W", "1"))
+    fg = float(os.environ.get("MOTION_FG", "4"))
+    cls_weight = torch.full((MOTION_CLASSES,), fg)
+    cls_weight[0] = 1.0
+    # MOTION_ZLOSS: Regularizer's penalty on the T5's attention scores, so
+    # that heads saturated by the single-frame tasks can move again.
+    zloss = float(os.environ.get("MOTION_ZLOSS", "0"))
+    reg = Regularizer(model, zloss, 0, 1, 1) if zloss > 0 else None
+    params = [p for p in model.parameters() if p.requires_grad] + list(head.parameters())
+    peak = float(os.environ.get("MOTION_LR", "3e-4"))
+    opt = torch.optim.AdamW(params, lr=peak, weight_decay=1e-4)
+    steps = int(os.environ.get("MOTION_STEPS", "2000"))
+    clip_every = int(os.environ.get("MOTION_CLIP_EVERY", "2"))
+    cbs = int(os.environ.get("MOTION_CLIP_BATCH", "8"))
+    frame_counts = [int(k) for k in os.environ.get("MOTION_FRAMES", str(frames)).split(",")]
+    eval_every = int(os.environ.get("EVAL_EVERY", "0"))
+    t0 = time.time()
+    ema = {}
+    model.train()
+    for step in range(steps):
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, steps, peak, 100)
+        clip = step % clip_every == clip_every - 1
+        if clip:
+            kind = "clip"
+            # MOTION_FRAMES=k,...: each clip step sees k of the frames (k
+            # drawn from the list), the first and the last always (what
+            # enters or leaves is decided between them) and k-2 others, in
+            # order; with fewer frames, proportionally more clips.
+            nframes = random.choice(frame_counts)
+            batch = random.sample(crecs, cbs * frames // nframes)
+            sub = list(range(frames))
+            if nframes < frames:
+                sub = [0] + sorted(random.sample(range(1, frames - 1), nframes - 2)) + [frames - 1]
+            vis, ids, mask = batch_inputs(cfeat, [dict(r, images=[r["images"][f] for f in sub]) for r in batch])
+        else:
+            batch, kind = random.choices(srecs, weights, k=64), "scene"
+            vis, ids, mask = batch_inputs(sfeat, batch)
+        keep = {}
+        with amp():
+            loss = lm_loss(model, vis, ids, mask, batch, "sum", reg, keep)
+        answer_loss = loss.item()
+        if clip and motion_w > 0:
+            tgt = targets[[r["images"][0] // frames for r in batch]][:, sub].reshape(-1)
+            with amp():
+                logits = head(keep["enc"][:, :vis.shape[1]]).float()
+            ml = F.cross_entropy(logits.reshape(-1, MOTION_CLASSES), tgt, weight=cls_weight)
+            fgm = tgt > 0
+            acc = (logits.reshape(-1, MOTION_CLASSES).argmax(1)[fgm] == tgt[fgm]).float().mean().item()
+            for k, v in (("motion", ml.item()), ("motion_acc", acc)):
+                ema[k] = v if k not in ema else 0.95 * ema[k] + 0.05 * v
+            loss = loss + motion_w * ml
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        ema[kind] = answer_loss if kind not in ema else 0.95 * ema[kind] + 0.05 * answer_loss
+        if step % 100 == 0 or step == steps - 1:
+            log(out, f"motion step {step} scene {ema.get('scene', 0):.4f} clip {ema.get('clip', 0):.4f} "
+                     f"motion {ema.get('motion', 0):.4f} object patches right {ema.get('motion_acc', 0):.3f} "
+                     f"lr {opt.param_groups[0]['lr']:.2e} {time.time() - t0:.0f}s")
+        if eval_every and step % eval_every == eval_every - 1:
+            model.eval()
+            log(out, f"motion step {step} held-out (first 40): " + json.dumps(evaluate_model(data, out, tok, model, 40)))
+            model.train()
+        if step % 200 == 199:
+            torch.save(plain_state(model), os.path.join(out, "pali-motion-partial.pt"))
+    torch.save(plain_state(model), os.path.join(out, "pali-motion.pt"))
+    torch.save(head.state_dict(), os.path.join(out, "motion_head.pt"))
+    shutil.copy(os.path.join(out, "pali-motion.pt"), os.path.join(out, "pali.pt"))
+
+
+# ----------------------------------------------------------------------------
 # evaluation and export
 
 
@@ -1338,6 +1488,8 @@ def main():
         export(sys.argv[2], sys.argv[3], sys.argv[4])
     elif cmd == "bench":
         bench(sys.argv[2])
+    elif cmd == "motion":
+        motion(sys.argv[2], sys.argv[3])
     elif cmd == "import":
         import_gguf(sys.argv[2], sys.argv[3], sys.argv[4])
     else:
