@@ -42,6 +42,8 @@ world written by `palid synth`.
   train.py bench   DATA          training-step speed, float32 against TRAIN_BF16's bfloat16 autocast
   train.py motion  DATA OUT      the clips: from MOTION_FROM, ViT frozen, a per-patch motion target
                                  on the T5 encoder's visual tokens (training only)
+  train.py probe-motion DATA OUT what can learn motion from CKPT's frozen ViT features (frames 0
+                                 and 15): a fresh or CKPT's T5 encoder, or absolute positions
   train.py import  DATA MODEL OUT palid's converted model (MODEL/model.gguf, mmproj.gguf, e.g.
                                  models/default) back as OUT/pali.pt, to train on from it
 
@@ -1069,6 +1071,80 @@ def motion(data, out):
     shutil.copy(os.path.join(out, "pali-motion.pt"), os.path.join(out, "pali.pt"))
 
 
+
+def probe_motion(data, out):
+    """Can motion be learnt from a checkpoint's frozen ViT features, and by
+    what? A small model reads the per-patch motion target (motion_targets)
+    of frames 0 and 15 of the first 3,600 training clips, batches of 64,
+    AdamW lr 1e-3, PROBE_STEPS steps, no answer loss; every 100 steps it
+    prints, on the object patches of clips 3,600-3,999, the share whose
+    class, direction and motion (stays, enters, leaves) it names.
+    PROBE_MODEL=t5 (default): a projector and a 2-layer T5 encoder
+    (relative position bias only, as palid runs it), fresh, or with
+    PROBE_KEEP=projector,encoder taken from CKPT and PROBE_REINIT=prefix,...
+    (names inside the encoder, e.g. block.0.) fresh again. PROBE_MODEL=abs:
+    a fresh one-layer torch Transformer with absolute position embeddings."""
+    random.seed(0)
+    torch.manual_seed(0)
+    tok = Tokenizer(os.path.join(data, "spiece.model"))
+    state = torch.load(os.environ["CKPT"])
+    vit = pali.VisionTower(VISION)
+    vit.load_state_dict({k[len("vision_tower."):]: v for k, v in state.items() if k.startswith("vision_tower.")})
+    feats, _ = load_features(data, out, "clips", vit, tok)
+    grid = VISION["image_size"] // VISION["patch_size"]
+    tg = torch.from_numpy(motion_targets(os.path.join(data, "clips"), grid))
+    n, frames, d = tg.shape[0], tg.shape[1], TEXT["d_model"]
+    x = feats.reshape(n, frames, grid * grid, -1)[:, [0, frames - 1]].reshape(n, 2 * grid * grid, -1)
+    y = tg[:, [0, frames - 1]].reshape(n, -1)
+    train_idx, test_idx = list(range(3600)), list(range(3600, min(n, 4000)))
+    kind = os.environ.get("PROBE_MODEL", "t5")
+    inp = nn.Linear(VISION["hidden_size"], d)
+    if kind == "abs":
+        pos = nn.Parameter(torch.zeros(x.shape[1], d))
+        layer = nn.TransformerEncoderLayer(d, 4, 256, 0.0, batch_first=True, norm_first=True)
+        body = lambda h: layer(h + pos)
+        mods = [inp, layer, pos]
+    else:
+        enc = pali.T5Stack(dict(TEXT, vocab_size=tok.size()), TEXT["num_layers"], False)
+        keep = os.environ.get("PROBE_KEEP", "").split(",")
+        if "projector" in keep:
+            inp.load_state_dict({k.split(".")[-1]: v for k, v in state.items()
+                                 if k.startswith("multi_modal_projector.linear.")})
+        if "encoder" in keep:
+            pre = "language_model.encoder."
+            reinit = tuple(filter(None, os.environ.get("PROBE_REINIT", "").split(",")))
+            enc.load_state_dict({k[len(pre):]: v for k, v in state.items()
+                                 if k.startswith(pre) and not (reinit and k[len(pre):].startswith(reinit))},
+                                strict=False)
+        body = enc
+        mods = [inp, enc]
+    head = nn.Linear(d, MOTION_CLASSES)
+    params = [p for m in mods + [head] for p in ([m] if isinstance(m, nn.Parameter) else m.parameters())]
+    opt = torch.optim.AdamW(params, 1e-3)
+    weight = torch.full((MOTION_CLASSES,), 4.0)
+    weight[0] = 1.0
+    t0 = time.time()
+    for step in range(int(os.environ.get("PROBE_STEPS", "400"))):
+        idx = random.sample(train_idx, 64)
+        with amp():
+            logits = head(body(inp(x[idx].float()))).float()
+        loss = F.cross_entropy(logits.reshape(-1, MOTION_CLASSES), y[idx].reshape(-1), weight=weight)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % 100 == 99:
+            with torch.no_grad():
+                got = torch.cat([head(body(inp(x[test_idx[i:i + 50]].float()))) for i in range(0, len(test_idx), 50)])
+            got, want = got.argmax(-1), y[test_idx]
+            fg = want > 0
+            got, want = got[fg] - 1, want[fg] - 1
+            log(out, f"probe-motion {kind} keep={os.environ.get('PROBE_KEEP', '')} "
+                     f"reinit={os.environ.get('PROBE_REINIT', '')} step {step + 1} loss {loss.item():.3f} "
+                     f"held-out object patches: class {(got == want).float().mean():.3f} "
+                     f"direction {(got // 3 == want // 3).float().mean():.3f} "
+                     f"motion {(got % 3 == want % 3).float().mean():.3f} {time.time() - t0:.0f}s")
+
+
 # ----------------------------------------------------------------------------
 # evaluation and export
 
@@ -1490,6 +1566,8 @@ def main():
         bench(sys.argv[2])
     elif cmd == "motion":
         motion(sys.argv[2], sys.argv[3])
+    elif cmd == "probe-motion":
+        probe_motion(sys.argv[2], sys.argv[3])
     elif cmd == "import":
         import_gguf(sys.argv[2], sys.argv[3], sys.argv[4])
     else:
