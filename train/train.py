@@ -932,6 +932,11 @@ MOTIONS = ["stays", "enters", "leaves"]
 MOTION_CLASSES = 1 + len(DIRECTIONS) * len(MOTIONS)
 
 
+def smooth(ema, key, value):
+    """ema[key], the running mean of a logged figure (weight 0.05 for the newest)."""
+    ema[key] = value if key not in ema else 0.95 * ema[key] + 0.05 * value
+
+
 def motion_targets(path, grid):
     """[clips, frames, grid*grid] int64 from clips.jsonl: 0 where no object
     is, else 1 + 3 * direction + motion of the object whose centre is
@@ -1048,14 +1053,14 @@ def motion(data, out):
             ml = F.cross_entropy(logits.reshape(-1, MOTION_CLASSES), tgt, weight=cls_weight)
             fgm = tgt > 0
             acc = (logits.reshape(-1, MOTION_CLASSES).argmax(1)[fgm] == tgt[fgm]).float().mean().item()
-            for k, v in (("motion", ml.item()), ("motion_acc", acc)):
-                ema[k] = v if k not in ema else 0.95 * ema[k] + 0.05 * v
+            smooth(ema, "motion", ml.item())
+            smooth(ema, "motion_acc", acc)
             loss = loss + motion_w * ml
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        ema[kind] = answer_loss if kind not in ema else 0.95 * ema[kind] + 0.05 * answer_loss
+        smooth(ema, kind, answer_loss)
         if step % 100 == 0 or step == steps - 1:
             log(out, f"motion step {step} scene {ema.get('scene', 0):.4f} clip {ema.get('clip', 0):.4f} "
                      f"motion {ema.get('motion', 0):.4f} object patches right {ema.get('motion_acc', 0):.3f} "
