@@ -4,12 +4,13 @@
 # stage 0 (SigLIP + dense head), stage 1 (ViT frozen: projector + T5),
 # stages 3 to 10 (all, ViT included; 9 and 10 on a second tokenizer whose
 # answer words are whole pieces), a "where"-only phase and six stage 11
-# runs after it, the held-out evaluation, the export to the Hugging Face
-# layout, and palid convert.
+# runs after it, seven motion runs (the clips; ViT frozen, bfloat16), the
+# held-out evaluation, the export to the Hugging Face layout, and palid
+# convert.
 #
 # Needs Go, Debian's python3-torch, python3-numpy, python3-pil,
 # sentencepiece and OpenBLAS (scripts/deps.sh train installs them when missing).
-# Runs on 2 threads (TRAIN_THREADS), about 8 hours. Every
+# Runs on 2 threads (TRAIN_THREADS), about 8.5 hours. Every
 # seed is fixed.
 #
 #   train/run.sh            # everything, into train/work and models/default
@@ -126,6 +127,38 @@ joint row4 STAGE11_SEED=112 STAGE11_STEPS=1000 STAGE11_LR=2e-4 \
 	STAGE11_WEIGHTS=where=4,count=3,ocr=4,count:2=4,count:3=8
 joint row5 STAGE11_SEED=115 STAGE11_STEPS=600 STAGE11_LR=2e-4 STAGE11_WEIGHTS=where=3,count=3,ocr=4,count:2=2,count:3=2
 joint row6 STAGE11_SEED=118 STAGE11_STEPS=600 STAGE11_LR=2e-4 STAGE11_WEIGHTS=where=3,count=3,ocr=6,caption=2
+
+# The clips (docs/demo-model.md, sessions 13 and 14): row6's model (session
+# 11's out55) learns motion only with a per-patch motion target on the T5
+# encoder's visual tokens and the encoder's first block fresh. The ViT stays
+# frozen from here on, so the first run's cached features serve them all.
+# motion1: frames 0 and 15 only; motion2: 4, 8 or 16 frames; motion3 to
+# motion7: 8 or 16 frames, fewer clip steps and "is there" sampled 2x from
+# motion5 on, the single-frame tasks won back. motion1 to motion7 are
+# session 14's m7, m8, m9, m10, m11a, m12a and m13b.
+M=$OUT2/motion
+mkdir -p "$M"
+motion() { # motion NAME [VAR=value ...]: one motion run after the previous one
+	d=$M/$1
+	shift
+	mkdir -p "$d"
+	if [ "$d" != "$M/motion1" ]; then
+		ln -sf ../motion1/scenes.feat.pt "$d/scenes.feat.pt"
+		ln -sf ../motion1/clips.feat.pt "$d/clips.feat.pt"
+	fi
+	[ -f "$d/pali-motion.pt" ] || env TRAIN_BF16=1 MOTION_FROM="$prev" MOTION_W=3 MOTION_CLIP_BATCH=8 "$@" \
+		$PY train.py motion "$DATA2" "$d"
+	prev=$d/pali-motion.pt
+	OUT=$d
+}
+motion motion1 MOTION_REINIT=language_model.encoder.block.0. MOTION_STEPS=1500 MOTION_LR=1e-3 MOTION_FRAMES=2
+motion motion2 MOTION_STEPS=1200 MOTION_LR=5e-4 MOTION_FRAMES=4,8,16 MOTION_SEED=22
+motion motion3 MOTION_STEPS=1200 MOTION_LR=3e-4 MOTION_FRAMES=8,16 MOTION_CLIP_EVERY=3 MOTION_SEED=23
+motion motion4 MOTION_STEPS=1000 MOTION_LR=3e-4 MOTION_FRAMES=8,16 MOTION_CLIP_EVERY=4 MOTION_SEED=24
+W5=where=3,count=2,ocr=6,caption=2,exists=2
+motion motion5 MOTION_STEPS=1500 MOTION_LR=2e-4 MOTION_FRAMES=8,16 MOTION_CLIP_EVERY=6 MOTION_SEED=25 MOTION_WEIGHTS=$W5
+motion motion6 MOTION_STEPS=1500 MOTION_LR=2e-4 MOTION_FRAMES=8,16 MOTION_CLIP_EVERY=6 MOTION_SEED=27 MOTION_WEIGHTS=$W5
+motion motion7 MOTION_STEPS=1500 MOTION_LR=2e-4 MOTION_FRAMES=8,16 MOTION_CLIP_EVERY=4 MOTION_SEED=30 MOTION_WEIGHTS=$W5
 DATA=$DATA2
 EVAL_ITEMS=${EVAL_ITEMS:-100} $PY train.py eval "$DATA" "$OUT"
 $PY train.py export "$DATA" "$OUT" "$OUT/hf"
