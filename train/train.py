@@ -991,11 +991,43 @@ def motion(data, out):
     model.load_state_dict(state)
     if reinit:
         log(out, f"motion: fresh {', '.join(k for k in state if k.startswith(reinit))}")
-    for p in model.vision_tower.parameters():
-        p.requires_grad = False
-    sfeat, srecs = load_features(data, out, "scenes", model.vision_tower, tok)
-    cfeat, crecs = load_features(data, out, "clips", model.vision_tower, tok)
-    grid = VISION["image_size"] // VISION["patch_size"]
+    # MOTION_VIT_SCALE=s: the ViT is trained too, at s times the rate, on
+    # the pixels of every batch; else it is frozen and its features cached.
+    vit_scale = float(os.environ.get("MOTION_VIT_SCALE", "0"))
+    if vit_scale > 0:
+        ssrc, srecs = load_set(os.path.join(data, "scenes"), tok)
+        csrc, crecs = load_set(os.path.join(data, "clips"), tok)
+        def inputs(imgs, batch):
+            with amp():
+                return pixel_inputs(model.vision_tower, imgs, batch)
+    else:
+        for p in model.vision_tower.parameters():
+            p.requires_grad = False
+        ssrc, srecs = load_features(data, out, "scenes", model.vision_tower, tok)
+        csrc, crecs = load_features(data, out, "clips", model.vision_tower, tok)
+        inputs = batch_inputs
+    # MOTION_DENSE=w (with MOTION_VIT_SCALE): a dense head on the ViT's
+    # tokens of every scene batch, as in the joint stages, so that the ViT
+    # goes on learning the shape under each patch. The imported model has
+    # no dense head, so a fresh one is first fitted on the ViT as it is
+    # (MOTION_DENSE_FIT steps of 128 scenes, the ViT untouched).
+    dense_w = float(os.environ.get("MOTION_DENSE", "0")) if vit_scale > 0 else 0.0
+    patch = VISION["patch_size"]
+    if dense_w > 0:
+        dense = load_dense(os.path.join(data, "scenes"), len(ssrc))
+        dense_head = nn.Linear(VISION["hidden_size"], DENSE_CLASSES)
+        hopt = torch.optim.AdamW(dense_head.parameters(), lr=3e-3)
+        for i in range(int(os.environ.get("MOTION_DENSE_FIT", "300"))):
+            idx = random.sample(range(len(ssrc)), 128)
+            with torch.no_grad(), amp():
+                f = model.vision_tower(to_pixels(ssrc[idx]))
+            with amp():
+                dl = dense_loss(dense_head, f, dense_targets(dense[idx], patch), 4.0)
+            hopt.zero_grad()
+            dl.backward()
+            hopt.step()
+        log(out, f"motion: dense head fitted, loss {dl.item():.4f}")
+    grid = VISION["image_size"] // patch
     targets = torch.from_numpy(motion_targets(os.path.join(data, "clips"), grid))
     frames = targets.shape[1]
     task_weight = dict(TASK_WEIGHT3)
@@ -1004,6 +1036,11 @@ def motion(data, out):
         task_weight[k] = float(v)
     weights = [task_weight.get(r["task"], 1.0) for r in srecs]
     head = nn.Linear(TEXT["d_model"], MOTION_CLASSES)
+    # MOTION_HEAD_FROM=file: the motion head a previous run left
+    # (OUT/motion_head.pt) instead of a fresh one, whose first steps would
+    # send noise into the encoder that the previous run aligned.
+    if os.environ.get("MOTION_HEAD_FROM"):
+        head.load_state_dict(torch.load(os.environ["MOTION_HEAD_FROM"]))
     motion_w = float(os.environ.get("MOTION_W", "1"))
     fg = float(os.environ.get("MOTION_FG", "4"))
     cls_weight = torch.full((MOTION_CLASSES,), fg)
@@ -1012,9 +1049,14 @@ def motion(data, out):
     # that heads saturated by the single-frame tasks can move again.
     zloss = float(os.environ.get("MOTION_ZLOSS", "0"))
     reg = Regularizer(model, zloss, 0, 1, 1) if zloss > 0 else None
-    params = [p for p in model.parameters() if p.requires_grad] + list(head.parameters())
+    vit_params = [p for p in model.vision_tower.parameters() if p.requires_grad]
+    rest = [p for n, p in model.named_parameters() if not n.startswith("vision_tower.")] + list(head.parameters())
+    if dense_w > 0:
+        rest += list(dense_head.parameters())
+    params = vit_params + rest
     peak = float(os.environ.get("MOTION_LR", "3e-4"))
-    opt = torch.optim.AdamW(params, lr=peak, weight_decay=1e-4)
+    groups = [dict(params=rest, scale=1.0)] + ([dict(params=vit_params, scale=vit_scale)] if vit_params else [])
+    opt = torch.optim.AdamW(groups, lr=peak, weight_decay=1e-4)
     steps = int(os.environ.get("MOTION_STEPS", "2000"))
     clip_every = int(os.environ.get("MOTION_CLIP_EVERY", "2"))
     cbs = int(os.environ.get("MOTION_CLIP_BATCH", "8"))
@@ -1025,7 +1067,7 @@ def motion(data, out):
     model.train()
     for step in range(steps):
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, steps, peak, 100)
+            g["lr"] = lr_at(step, steps, peak, 100) * g["scale"]
         clip = step % clip_every == clip_every - 1
         if clip:
             kind = "clip"
@@ -1038,14 +1080,21 @@ def motion(data, out):
             sub = list(range(frames))
             if nframes < frames:
                 sub = [0] + sorted(random.sample(range(1, frames - 1), nframes - 2)) + [frames - 1]
-            vis, ids, mask = batch_inputs(cfeat, [dict(r, images=[r["images"][f] for f in sub]) for r in batch])
+            src, batch = csrc, [dict(r, images=[r["images"][f] for f in sub]) for r in batch]
         else:
             batch, kind = random.choices(srecs, weights, k=64), "scene"
-            vis, ids, mask = batch_inputs(sfeat, batch)
+            src = ssrc
         keep = {}
+        vis, ids, mask = inputs(src, batch)
         with amp():
             loss = lm_loss(model, vis, ids, mask, batch, "sum", reg, keep)
         answer_loss = loss.item()
+        if dense_w > 0 and not clip:
+            target = dense_targets(dense[[r["images"][0] for r in batch]], patch)
+            with amp():
+                dl = dense_loss(dense_head, vis, target, 4.0)
+            smooth(ema, "dense", dl.item())
+            loss = loss + dense_w * dl
         if clip and motion_w > 0:
             tgt = targets[[r["images"][0] // frames for r in batch]][:, sub].reshape(-1)
             with amp():
@@ -1064,6 +1113,7 @@ def motion(data, out):
         if step % 100 == 0 or step == steps - 1:
             log(out, f"motion step {step} scene {ema.get('scene', 0):.4f} clip {ema.get('clip', 0):.4f} "
                      f"motion {ema.get('motion', 0):.4f} object patches right {ema.get('motion_acc', 0):.3f} "
+                     + (f"dense {ema.get('dense', 0):.4f} " if dense_w > 0 else "") +
                      f"lr {opt.param_groups[0]['lr']:.2e} {time.time() - t0:.0f}s")
         if eval_every and step % eval_every == eval_every - 1:
             model.eval()
