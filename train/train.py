@@ -41,7 +41,9 @@ world written by `palid synth`.
   train.py export  DATA OUT DST  Hugging Face layout: config.json, model.safetensors, spiece.model
   train.py bench   DATA          training-step speed, float32 against TRAIN_BF16's bfloat16 autocast
   train.py motion  DATA OUT      the clips: from MOTION_FROM, ViT frozen, a per-patch motion target
-                                 on the T5 encoder's visual tokens (training only)
+                                 on the T5 encoder's visual tokens (training only); run.sh runs it
+                                 seven times after stage 11 (MOTION_REINIT in the first). The ViT
+                                 trained too: MOTION_VIT_SCALE, MOTION_DENSE (session 14, not shipped)
   train.py probe-motion DATA OUT what can learn motion from CKPT's frozen ViT features (frames 0
                                  and 15): a fresh or CKPT's T5 encoder, or absolute positions
   train.py import  DATA MODEL OUT palid's converted model (MODEL/model.gguf, mmproj.gguf, e.g.
@@ -963,9 +965,10 @@ def motion_targets(path, grid):
 
 def motion(data, out):
     """The clips: from MOTION_FROM (a checkpoint, e.g. train.py import of
-    models/default), the ViT frozen and its features cached, the projector
-    and the T5 trained on scene batches (64 questions) and, every
-    MOTION_CLIP_EVERY-th step, MOTION_CLIP_BATCH clip questions, plus, on the
+    models/default), the ViT frozen and its features cached (unless
+    MOTION_VIT_SCALE), the projector and the T5 trained on scene batches
+    (64 questions) and, every MOTION_CLIP_EVERY-th step, MOTION_CLIP_BATCH
+    clip questions, plus, on the
     clip steps, MOTION_W times the cross-entropy of a linear head (training
     only, not exported) that reads from each visual token of the T5
     encoder's output what moves there: nothing, or an object's direction
