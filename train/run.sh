@@ -4,13 +4,13 @@
 # stage 0 (SigLIP + dense head), stage 1 (ViT frozen: projector + T5),
 # stages 3 to 10 (all, ViT included; 9 and 10 on a second tokenizer whose
 # answer words are whole pieces), a "where"-only phase and six stage 11
-# runs after it, seven motion runs (the clips; ViT frozen, bfloat16), the
-# held-out evaluation, the export to the Hugging Face layout, and palid
-# convert.
+# runs after it, nine motion runs (the clips; bfloat16; the ViT frozen
+# in all but the last two), the held-out evaluation, the export to the Hugging
+# Face layout, and palid convert.
 #
 # Needs Go, Debian's python3-torch, python3-numpy, python3-pil,
 # sentencepiece and OpenBLAS (scripts/deps.sh train installs them when missing).
-# Runs on 2 threads (TRAIN_THREADS), about 8.5 hours. Every
+# Runs on 2 threads (TRAIN_THREADS), about 9 hours. Every
 # seed is fixed.
 #
 #   train/run.sh            # everything, into train/work and models/default
@@ -131,11 +131,11 @@ joint row6 STAGE11_SEED=118 STAGE11_STEPS=600 STAGE11_LR=2e-4 STAGE11_WEIGHTS=wh
 # The clips (docs/demo-model.md, sessions 13 and 14): row6's model (session
 # 11's out55) learns motion only with a per-patch motion target on the T5
 # encoder's visual tokens and the encoder's first block fresh. The ViT stays
-# frozen from here on, so the first run's cached features serve them all.
+# frozen until motion8, so the first run's cached features serve motion2 to 7.
 # motion1: frames 0 and 15 only; motion2: 4, 8 or 16 frames; motion3 to
 # motion7: 8 or 16 frames, fewer clip steps and "is there" sampled 2x from
-# motion5 on, the single-frame tasks won back. motion1 to motion7 are
-# session 14's m7, m8, m9, m10, m11a, m12a and m13b.
+# motion5 on, the single-frame tasks won back. motion1 to motion9 are
+# session 14's m7, m8, m9, m10, m11a, m12a, m13b, m15v and m16w.
 M=$OUT2/motion
 mkdir -p "$M"
 motion() { # motion NAME [VAR=value ...]: one motion run after the previous one
@@ -159,6 +159,14 @@ W5=where=3,count=2,ocr=6,caption=2,exists=2
 motion motion5 MOTION_STEPS=1500 MOTION_LR=2e-4 MOTION_FRAMES=8,16 MOTION_CLIP_EVERY=6 MOTION_SEED=25 MOTION_WEIGHTS=$W5
 motion motion6 MOTION_STEPS=1500 MOTION_LR=2e-4 MOTION_FRAMES=8,16 MOTION_CLIP_EVERY=6 MOTION_SEED=27 MOTION_WEIGHTS=$W5
 motion motion7 MOTION_STEPS=1500 MOTION_LR=2e-4 MOTION_FRAMES=8,16 MOTION_CLIP_EVERY=4 MOTION_SEED=30 MOTION_WEIGHTS=$W5
+# motion8: the ViT trained too, at half the rate, with a dense head on its
+# tokens (fitted fresh first), and the motion head motion7 left.
+motion motion8 MOTION_STEPS=1500 MOTION_LR=2e-4 MOTION_FRAMES=8,16 MOTION_CLIP_EVERY=4 MOTION_SEED=32 MOTION_WEIGHTS=$W5 \
+	MOTION_VIT_SCALE=0.5 MOTION_DENSE=1 MOTION_HEAD_FROM="$M/motion7/motion_head.pt"
+# motion9: as motion8, the ViT at the full rate, motion8's motion head and
+# a dense head fitted afresh.
+motion motion9 MOTION_STEPS=1500 MOTION_LR=2e-4 MOTION_FRAMES=8,16 MOTION_CLIP_EVERY=4 MOTION_SEED=34 MOTION_WEIGHTS=$W5 \
+	MOTION_VIT_SCALE=1 MOTION_DENSE=1 MOTION_HEAD_FROM="$M/motion8/motion_head.pt"
 DATA=$DATA2
 EVAL_ITEMS=${EVAL_ITEMS:-100} $PY train.py eval "$DATA" "$OUT"
 $PY train.py export "$DATA" "$OUT" "$OUT/hf"

@@ -1013,14 +1013,19 @@ def motion(data, out):
     # tokens of every scene batch, as in the joint stages, so that the ViT
     # goes on learning the shape under each patch. The imported model has
     # no dense head, so a fresh one is first fitted on the ViT as it is
-    # (MOTION_DENSE_FIT steps of 128 scenes, the ViT untouched).
+    # (MOTION_DENSE_FIT steps of 128 scenes, the ViT untouched), unless
+    # MOTION_DENSE_FROM names the one a previous run left (OUT/dense_head.pt).
     dense_w = float(os.environ.get("MOTION_DENSE", "0")) if vit_scale > 0 else 0.0
     patch = VISION["patch_size"]
     if dense_w > 0:
         dense = load_dense(os.path.join(data, "scenes"), len(ssrc))
         dense_head = nn.Linear(VISION["hidden_size"], DENSE_CLASSES)
         hopt = torch.optim.AdamW(dense_head.parameters(), lr=3e-3)
-        for i in range(int(os.environ.get("MOTION_DENSE_FIT", "300"))):
+        fit = int(os.environ.get("MOTION_DENSE_FIT", "300"))
+        if os.environ.get("MOTION_DENSE_FROM"):
+            dense_head.load_state_dict(torch.load(os.environ["MOTION_DENSE_FROM"]))
+            fit = 0
+        for i in range(fit):
             idx = random.sample(range(len(ssrc)), 128)
             with torch.no_grad(), amp():
                 f = model.vision_tower(to_pixels(ssrc[idx]))
@@ -1029,7 +1034,8 @@ def motion(data, out):
             hopt.zero_grad()
             dl.backward()
             hopt.step()
-        log(out, f"motion: dense head fitted, loss {dl.item():.4f}")
+        if fit:
+            log(out, f"motion: dense head fitted, loss {dl.item():.4f}")
     grid = VISION["image_size"] // patch
     targets = torch.from_numpy(motion_targets(os.path.join(data, "clips"), grid))
     frames = targets.shape[1]
@@ -1126,6 +1132,8 @@ def motion(data, out):
             torch.save(plain_state(model), os.path.join(out, "pali-motion-partial.pt"))
     torch.save(plain_state(model), os.path.join(out, "pali-motion.pt"))
     torch.save(head.state_dict(), os.path.join(out, "motion_head.pt"))
+    if dense_w > 0:
+        torch.save(dense_head.state_dict(), os.path.join(out, "dense_head.pt"))
     shutil.copy(os.path.join(out, "pali-motion.pt"), os.path.join(out, "pali.pt"))
 
 

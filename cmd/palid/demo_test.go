@@ -28,12 +28,12 @@ func askBundled(t *testing.T, args ...string) string {
 // demoCases are questions about held-out scenes and clips (dataset seeds 9
 // and 8, never used in training) with their true answers, which the test
 // also checks against capture/synth's own questions and answers. The bundled
-// model is still short of the targets (docs/demo-model.md: 84% of held-out
-// single-frame questions, 61% of clip questions), so these are held-out
-// questions of every task, the sign's code, "top" and "bottom", and two
-// objects of one clip moving different ways included, that palid Q8_0,
-// palid F32, palid Q4_0 and PyTorch all answer right; a broken engine,
-// converter or quantized kernel shows up as a wrong answer.
+// model is still short of the targets (docs/demo-model.md: 89% of held-out
+// single-frame questions, 63% of clip questions), so these are held-out
+// questions of every task, the sign's code, "top" and "bottom", and each
+// of the four directions of motion included, that palid Q8_0, palid F32,
+// palid Q4_0 and PyTorch all answer right; a broken engine, converter or
+// quantized kernel shows up as a wrong answer.
 var demoCases = []struct {
 	seed   int64
 	frames int
@@ -52,8 +52,10 @@ var demoCases = []struct {
 	{9000001, 1, "answer en where is the circle?", "right"},
 	{9000006, 1, "answer en where is the square?", "top"},
 	{9000011, 1, "answer en where is the square?", "bottom"},
-	{8000020, 16, "answer en which way is the green circle moving?", "down"},
 	{8000020, 16, "answer en which way is the orange triangle moving?", "left"},
+	{8000011, 16, "answer en which way is the blue star moving?", "right"},
+	{8000029, 16, "answer en which way is the red square moving?", "up"},
+	{8000027, 16, "answer en which way is the blue star moving?", "down"},
 	{8000008, 16, "answer en did anything enter the scene?", "yes"},
 	{8000020, 16, "answer en did anything enter the scene?", "no"},
 	{8000009, 16, "answer en did anything leave the scene?", "no"},
@@ -123,6 +125,6 @@ func answerOf(qs []synth.QA, prompt string) string {
 // measured 85 of 89 (95.5%) on these questions (`go test -v -run
 // BundledModelAccuracy ./cmd/palid/` logs the count); the floor (80 of 89)
 // leaves room for a few near-tied answers flipping. The previous bundled
-// models scored 78, 72, 74, 62, 43 and (picture-blind) 25 of 89 here; a
-// broken engine scores near zero.
+// models scored 85, 78, 72, 74, 62, 43 and (picture-blind) 25 of 89 here;
+// a broken engine scores near zero.
 const demoAccuracyFloor = 0.895
