@@ -42,8 +42,8 @@ world written by `palid synth`.
   train.py bench   DATA          training-step speed, float32 against TRAIN_BF16's bfloat16 autocast
   train.py motion  DATA OUT      the clips: from MOTION_FROM, ViT frozen, a per-patch motion target
                                  on the T5 encoder's visual tokens (training only); run.sh runs it
-                                 seven times after stage 11 (MOTION_REINIT in the first). The ViT
-                                 trained too: MOTION_VIT_SCALE, MOTION_DENSE (session 14, not shipped)
+                                 nine times after stage 11 (MOTION_REINIT in the first; the last
+                                 two train the ViT too: MOTION_VIT_SCALE, MOTION_DENSE)
   train.py probe-motion DATA OUT what can learn motion from CKPT's frozen ViT features (frames 0
                                  and 15): a fresh or CKPT's T5 encoder, or absolute positions
   train.py import  DATA MODEL OUT palid's converted model (MODEL/model.gguf, mmproj.gguf, e.g.
@@ -968,8 +968,8 @@ def motion(data, out):
     models/default), the ViT frozen and its features cached (unless
     MOTION_VIT_SCALE), the projector and the T5 trained on scene batches
     (64 questions) and, every MOTION_CLIP_EVERY-th step, MOTION_CLIP_BATCH
-    clip questions, plus, on the
-    clip steps, MOTION_W times the cross-entropy of a linear head (training
+    clip questions, plus, on the clip steps, MOTION_W times the
+    cross-entropy of a linear head (training
     only, not exported) that reads from each visual token of the T5
     encoder's output what moves there: nothing, or an object's direction
     (left, right, up, down) and whether it stays, enters or leaves
