@@ -131,7 +131,8 @@ joint row6 STAGE11_SEED=118 STAGE11_STEPS=600 STAGE11_LR=2e-4 STAGE11_WEIGHTS=wh
 # The clips (docs/demo-model.md, sessions 13 and 14): row6's model (session
 # 11's out55) learns motion only with a per-patch motion target on the T5
 # encoder's visual tokens and the encoder's first block fresh. The ViT stays
-# frozen until motion8, so the first run's cached features serve motion2 to 7.
+# frozen until motion8, so the first run's cached features serve motion2 to 7
+# (motion8 and motion9 read pixels and leave their links unused).
 # motion1: frames 0 and 15 only; motion2: 4, 8 or 16 frames; motion3 to
 # motion7: 8 or 16 frames, fewer clip steps and "is there" sampled 2x from
 # motion5 on, the single-frame tasks won back. motion1 to motion9 are

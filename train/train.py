@@ -1016,6 +1016,7 @@ def motion(data, out):
     # (MOTION_DENSE_FIT steps of 128 scenes, the ViT untouched), unless
     # MOTION_DENSE_FROM names the one a previous run left (OUT/dense_head.pt).
     dense_w = float(os.environ.get("MOTION_DENSE", "0")) if vit_scale > 0 else 0.0
+    dense_fg = float(os.environ.get("DENSE_FG", "4"))
     patch = VISION["patch_size"]
     if dense_w > 0:
         dense = load_dense(os.path.join(data, "scenes"), len(ssrc))
@@ -1030,7 +1031,7 @@ def motion(data, out):
             with torch.no_grad(), amp():
                 f = model.vision_tower(to_pixels(ssrc[idx]))
             with amp():
-                dl = dense_loss(dense_head, f, dense_targets(dense[idx], patch), 4.0)
+                dl = dense_loss(dense_head, f, dense_targets(dense[idx], patch), dense_fg)
             hopt.zero_grad()
             dl.backward()
             hopt.step()
@@ -1046,8 +1047,11 @@ def motion(data, out):
     weights = [task_weight.get(r["task"], 1.0) for r in srecs]
     head = nn.Linear(TEXT["d_model"], MOTION_CLASSES)
     # MOTION_HEAD_FROM=file: the motion head a previous run left
-    # (OUT/motion_head.pt) instead of a fresh one, whose first steps would
-    # send noise into the encoder that the previous run aligned.
+    # (OUT/motion_head.pt). A fresh head draws its weights after new_model's
+    # torch.manual_seed(1), so it starts the same in every run and the
+    # encoder stays aligned to it; but with MOTION_DENSE the dense head has
+    # drawn first, and a fresh motion head is a stranger to the encoder
+    # (docs/demo-model.md, session 14: motion loss 3.07 against 0.43).
     if os.environ.get("MOTION_HEAD_FROM"):
         head.load_state_dict(torch.load(os.environ["MOTION_HEAD_FROM"]))
     motion_w = float(os.environ.get("MOTION_W", "1"))
@@ -1101,7 +1105,7 @@ def motion(data, out):
         if dense_w > 0 and not clip:
             target = dense_targets(dense[[r["images"][0] for r in batch]], patch)
             with amp():
-                dl = dense_loss(dense_head, vis, target, 4.0)
+                dl = dense_loss(dense_head, vis, target, dense_fg)
             smooth(ema, "dense", dl.item())
             loss = loss + dense_w * dl
         if clip and motion_w > 0:
@@ -1120,10 +1124,10 @@ def motion(data, out):
         opt.step()
         smooth(ema, kind, answer_loss)
         if step % 100 == 0 or step == steps - 1:
+            dense_msg = f" dense {ema.get('dense', 0):.4f}" if dense_w > 0 else ""
             log(out, f"motion step {step} scene {ema.get('scene', 0):.4f} clip {ema.get('clip', 0):.4f} "
-                     f"motion {ema.get('motion', 0):.4f} object patches right {ema.get('motion_acc', 0):.3f} "
-                     + (f"dense {ema.get('dense', 0):.4f} " if dense_w > 0 else "") +
-                     f"lr {opt.param_groups[0]['lr']:.2e} {time.time() - t0:.0f}s")
+                     f"motion {ema.get('motion', 0):.4f} object patches right {ema.get('motion_acc', 0):.3f}"
+                     f"{dense_msg} lr {opt.param_groups[0]['lr']:.2e} {time.time() - t0:.0f}s")
         if eval_every and step % eval_every == eval_every - 1:
             model.eval()
             log(out, f"motion step {step} held-out (first 40): " + json.dumps(evaluate_model(data, out, tok, model, 40)))
