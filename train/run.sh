@@ -16,7 +16,8 @@
 #   train/run.sh            # everything, into train/work and models/default
 #   WORK=/tmp/w train/run.sh
 #   TRAIN_BF16=1 train/run.sh   # training steps in bfloat16: several times
-#                               # faster on a CPU with AMX, about 4 hours
+#                               # faster on a CPU with AMX (about 8 times
+#                               # slower on one without), about 4 hours
 #                               # (estimated from step times);
 #                               # not yet run end to end (docs/demo-model.md,
 #                               # session 12)
@@ -139,6 +140,11 @@ joint row6 STAGE11_SEED=118 STAGE11_STEPS=600 STAGE11_LR=2e-4 STAGE11_WEIGHTS=wh
 # session 14's m7, m8, m9, m10, m11a, m12a, m13b, m15v and m16w.
 M=$OUT2/motion
 mkdir -p "$M"
+# The motion runs were trained in bfloat16 on a CPU with AMX; without
+# bfloat16 instructions (amx_bf16, avx512_bf16) PyTorch's autocast is about
+# 8 times slower than float32 (session 16), so they run in float32 there.
+if grep -qw 'amx_bf16\|avx512_bf16' /proc/cpuinfo 2>/dev/null; then MOTION_BF16=1; else MOTION_BF16=0; fi
+MOTION_BF16=${TRAIN_BF16:-$MOTION_BF16}
 motion() { # motion NAME [VAR=value ...]: one motion run after the previous one
 	d=$M/$1
 	shift
@@ -147,7 +153,7 @@ motion() { # motion NAME [VAR=value ...]: one motion run after the previous one
 		ln -sf ../motion1/scenes.feat.pt "$d/scenes.feat.pt"
 		ln -sf ../motion1/clips.feat.pt "$d/clips.feat.pt"
 	fi
-	[ -f "$d/pali-motion.pt" ] || env TRAIN_BF16=1 MOTION_FROM="$prev" MOTION_W=3 MOTION_CLIP_BATCH=8 "$@" \
+	[ -f "$d/pali-motion.pt" ] || env TRAIN_BF16="$MOTION_BF16" MOTION_FROM="$prev" MOTION_W=3 MOTION_CLIP_BATCH=8 "$@" \
 		$PY train.py motion "$DATA2" "$d"
 	prev=$d/pali-motion.pt
 	OUT=$d

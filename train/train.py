@@ -46,6 +46,8 @@ world written by `palid synth`.
                                  two train the ViT too: MOTION_VIT_SCALE, MOTION_DENSE)
   train.py probe-motion DATA OUT what can learn motion from CKPT's frozen ViT features (frames 0
                                  and 15): a fresh or CKPT's T5 encoder, or absolute positions
+  train.py rows    DATA OUT      linear probes of each object patch's row and column in CKPT's ViT
+                                 tokens, projected tokens and T5 encoder output (ROWS_SCENES, 3000)
   train.py import  DATA MODEL OUT palid's converted model (MODEL/model.gguf, mmproj.gguf, e.g.
                                  models/default) back as OUT/pali.pt, to train on from it
 
@@ -99,6 +101,7 @@ EOS = 1
 def log(out, *a):
     msg = " ".join(str(x) for x in a)
     print(msg, flush=True)
+    os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "train.log"), "a") as f:
         f.write(msg + "\n")
 
@@ -1061,18 +1064,50 @@ def motion(data, out):
     # MOTION_ZLOSS: Regularizer's penalty on the T5's attention scores, so
     # that heads saturated by the single-frame tasks can move again.
     zloss = float(os.environ.get("MOTION_ZLOSS", "0"))
-    reg = Regularizer(model, zloss, 0, 1, 1) if zloss > 0 else None
+    # MOTION_AUX=w: Regularizer's linear probes of each visual token's patch
+    # and frame index on the T5 encoder's output. Session 15 found the row
+    # of the patches read from there at 64% (the column at 95%) and the
+    # answers on vertical motion at chance (docs/demo-model.md).
+    aux = float(os.environ.get("MOTION_AUX", "0"))
+    reg = Regularizer(model, zloss, aux, grid * grid, frames) if zloss > 0 or aux > 0 else None
     vit_params = [p for p in model.vision_tower.parameters() if p.requires_grad]
     rest = [p for n, p in model.named_parameters() if not n.startswith("vision_tower.")] + list(head.parameters())
     if dense_w > 0:
         rest += list(dense_head.parameters())
-    params = vit_params + rest
+    probes = list(reg.parameters()) if reg is not None else []
+    params = vit_params + rest + probes
     peak = float(os.environ.get("MOTION_LR", "3e-4"))
     groups = [dict(params=rest, scale=1.0)] + ([dict(params=vit_params, scale=vit_scale)] if vit_params else [])
+    # The probes start fresh: at ten times the rate they fit in the warm-up.
+    groups += [dict(params=probes, scale=10.0)] if probes else []
     opt = torch.optim.AdamW(groups, lr=peak, weight_decay=1e-4)
     steps = int(os.environ.get("MOTION_STEPS", "2000"))
     clip_every = int(os.environ.get("MOTION_CLIP_EVERY", "2"))
     cbs = int(os.environ.get("MOTION_CLIP_BATCH", "8"))
+    # MOTION_HEAD_FIT=n: the motion head (and MOTION_AUX's probes) first
+    # fitted alone for n batches of 16-frame clips on the model as it is,
+    # as MOTION_DENSE_FIT does for the dense head. For a model read back by
+    # train.py import, whose motion head is gone: a fresh head is a
+    # stranger to the encoder (loss 3.07 against 0.43, session 14), and
+    # its first gradients would pull the encoder to it instead.
+    head_fit = int(os.environ.get("MOTION_HEAD_FIT", "0"))
+    if head_fit:
+        fopt = torch.optim.AdamW(list(head.parameters()) + probes, lr=3e-3)
+        for i in range(head_fit):
+            batch = random.sample(crecs, cbs)
+            with torch.no_grad(), amp():
+                vis, ids, mask = inputs(csrc, batch)
+                enc = model.encode(vis, ids, mask)[0][:, :vis.shape[1]].float()
+            tgt = targets[[r["images"][0] // frames for r in batch]].reshape(-1)
+            with amp():
+                fl = F.cross_entropy(head(enc).float().reshape(-1, MOTION_CLASSES), tgt, weight=cls_weight)
+                if reg is not None and aux > 0:
+                    fl = fl + reg(enc, vis.shape[1])
+            fopt.zero_grad()
+            fl.backward()
+            fopt.step()
+            if i % 50 == 0 or i == head_fit - 1:
+                log(out, f"motion: head fit step {i} loss {fl.item():.4f}")
     frame_counts = [int(k) for k in os.environ.get("MOTION_FRAMES", str(frames)).split(",")]
     eval_every = int(os.environ.get("EVAL_EVERY", "0"))
     t0 = time.time()
@@ -1100,8 +1135,13 @@ def motion(data, out):
         keep = {}
         vis, ids, mask = inputs(src, batch)
         with amp():
-            loss = lm_loss(model, vis, ids, mask, batch, "sum", reg, keep)
+            loss = lm_loss(model, vis, ids, mask, batch, "sum", None, keep)
         answer_loss = loss.item()
+        if reg is not None:
+            with amp():
+                extra = reg(keep["enc"], vis.shape[1])
+            smooth(ema, "aux", extra.item())
+            loss = loss + extra
         if dense_w > 0 and not clip:
             target = dense_targets(dense[[r["images"][0] for r in batch]], patch)
             with amp():
@@ -1125,6 +1165,7 @@ def motion(data, out):
         smooth(ema, kind, answer_loss)
         if step % 100 == 0 or step == steps - 1:
             dense_msg = f" dense {ema.get('dense', 0):.4f}" if dense_w > 0 else ""
+            dense_msg += f" aux {ema.get('aux', 0):.4f}" if reg is not None else ""
             log(out, f"motion step {step} scene {ema.get('scene', 0):.4f} clip {ema.get('clip', 0):.4f} "
                      f"motion {ema.get('motion', 0):.4f} object patches right {ema.get('motion_acc', 0):.3f}"
                      f"{dense_msg} lr {opt.param_groups[0]['lr']:.2e} {time.time() - t0:.0f}s")
@@ -1234,6 +1275,14 @@ def evaluate(data, out, ckpt=None, limit=None):
         for p in preds:
             f.write(json.dumps(p) + "\n")
     log(out, "eval exact match %: " + json.dumps(summary) + " n=" + json.dumps(counts))
+    # Direction by the true answer: session 15 found the vertical ones at chance.
+    right, n = {}, {}
+    for p in preds:
+        if p["task"] == "direction":
+            n[p["answer"]] = n.get(p["answer"], 0) + 1
+            right[p["answer"]] = right.get(p["answer"], 0) + (p["got"] == p["answer"])
+    if n:
+        log(out, "eval direction right by true answer: " + ", ".join(f"{k} {right[k]}/{n[k]}" for k in sorted(n)))
     with open(os.path.join(out, "eval.json"), "w") as f:
         json.dump(dict(accuracy=summary, n=counts), f, indent=1)
     return summary
@@ -1626,6 +1675,9 @@ def main():
                  limit=int(os.environ.get("EVAL_ITEMS", "0")) or None)
     elif cmd == "diagnose":
         diagnose(sys.argv[2], sys.argv[3], ckpt=os.environ.get("CKPT") or None)
+    elif cmd == "rows":
+        tok, model = load_model(sys.argv[2], os.environ.get("CKPT") or os.path.join(sys.argv[3], "pali.pt"))
+        rows_and_columns(sys.argv[2], sys.argv[3], tok, model, int(os.environ.get("ROWS_SCENES", "3000")))
     elif cmd == "where-only":
         where_only(sys.argv[2], sys.argv[3])
     elif cmd == "probe-dense":
