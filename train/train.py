@@ -1253,7 +1253,10 @@ def probe_motion(data, out):
                      f"reinit={os.environ.get('PROBE_REINIT', '')} step {step + 1} loss {loss.item():.3f} "
                      f"held-out object patches: class {(got == want).float().mean():.3f} "
                      f"direction {(got // 3 == want // 3).float().mean():.3f} "
-                     f"motion {(got % 3 == want % 3).float().mean():.3f} {time.time() - t0:.0f}s")
+                     f"motion {(got % 3 == want % 3).float().mean():.3f}; direction by true one: "
+                     + " ".join(f"{name} {(got[want // 3 == i] // 3 == i).float().mean():.3f}"
+                                for i, name in enumerate(DIRECTIONS))
+                     + f" {time.time() - t0:.0f}s")
 
 
 # ----------------------------------------------------------------------------
