@@ -4,8 +4,8 @@
 # stage 0 (SigLIP + dense head), stage 1 (ViT frozen: projector + T5),
 # stages 3 to 10 (all, ViT included; 9 and 10 on a second tokenizer whose
 # answer words are whole pieces), a "where"-only phase and six stage 11
-# runs after it, nine motion runs (the clips; bfloat16; the ViT frozen
-# in all but the last two), the held-out evaluation, the export to the Hugging
+# runs after it, eleven motion runs (the clips; the ViT frozen
+# in the first seven), the held-out evaluation, the export to the Hugging
 # Face layout, and palid convert.
 #
 # Needs Go, Debian's python3-torch, python3-numpy, python3-pil,
@@ -174,6 +174,16 @@ motion motion8 MOTION_STEPS=1500 MOTION_LR=2e-4 MOTION_FRAMES=8,16 MOTION_CLIP_E
 # a dense head fitted afresh.
 motion motion9 MOTION_STEPS=1500 MOTION_LR=2e-4 MOTION_FRAMES=8,16 MOTION_CLIP_EVERY=4 MOTION_SEED=34 MOTION_WEIGHTS=$W5 \
 	MOTION_VIT_SCALE=1 MOTION_DENSE=1 MOTION_HEAD_FROM="$M/motion8/motion_head.pt"
+# motion10 and motion11 (session 16's m17i and m18i, in float32): a clip
+# batch every 3rd step. Session 16 started motion10 from motion9's model
+# read back from models/default (train.py import: its Q8_0 weights), with a
+# motion head fitted first (MOTION_HEAD_FIT) and a dense head fitted
+# afresh, as here; motion11 keeps motion10's heads, 1,200 steps.
+motion motion10 MOTION_STEPS=1500 MOTION_LR=2e-4 MOTION_FRAMES=8,16 MOTION_CLIP_EVERY=3 MOTION_SEED=36 MOTION_WEIGHTS=$W5 \
+	MOTION_VIT_SCALE=1 MOTION_DENSE=1 MOTION_HEAD_FIT=200 TRAIN_THREADS=1
+motion motion11 MOTION_STEPS=1200 MOTION_LR=2e-4 MOTION_FRAMES=8,16 MOTION_CLIP_EVERY=3 MOTION_SEED=37 MOTION_WEIGHTS=$W5 \
+	MOTION_VIT_SCALE=1 MOTION_DENSE=1 MOTION_HEAD_FROM="$M/motion10/motion_head.pt" \
+	MOTION_DENSE_FROM="$M/motion10/dense_head.pt" TRAIN_THREADS=1
 DATA=$DATA2
 EVAL_ITEMS=${EVAL_ITEMS:-100} $PY train.py eval "$DATA" "$OUT"
 $PY train.py export "$DATA" "$OUT" "$OUT/hf"
