@@ -140,7 +140,7 @@ joint row6 STAGE11_SEED=118 STAGE11_STEPS=600 STAGE11_LR=2e-4 STAGE11_WEIGHTS=wh
 # session 14's m7, m8, m9, m10, m11a, m12a, m13b, m15v and m16w.
 M=$OUT2/motion
 mkdir -p "$M"
-# The motion runs were trained in bfloat16 on a CPU with AMX; without
+# motion1 to motion9 were trained in bfloat16 on a CPU with AMX; without
 # bfloat16 instructions (amx_bf16, avx512_bf16) PyTorch's autocast is about
 # 8 times slower than float32 (session 16), so they run in float32 there.
 if grep -qw 'amx_bf16\|avx512_bf16' /proc/cpuinfo 2>/dev/null; then MOTION_BF16=1; else MOTION_BF16=0; fi

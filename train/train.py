@@ -42,8 +42,8 @@ world written by `palid synth`.
   train.py bench   DATA          training-step speed, float32 against TRAIN_BF16's bfloat16 autocast
   train.py motion  DATA OUT      the clips: from MOTION_FROM, ViT frozen, a per-patch motion target
                                  on the T5 encoder's visual tokens (training only); run.sh runs it
-                                 nine times after stage 11 (MOTION_REINIT in the first; the last
-                                 two train the ViT too: MOTION_VIT_SCALE, MOTION_DENSE)
+                                 eleven times after stage 11 (MOTION_REINIT in the first; the last
+                                 four train the ViT too: MOTION_VIT_SCALE, MOTION_DENSE)
   train.py probe-motion DATA OUT what can learn motion from CKPT's frozen ViT features (frames 0
                                  and 15): a fresh or CKPT's T5 encoder, or absolute positions
   train.py rows    DATA OUT      linear probes of each object patch's row and column in CKPT's ViT
@@ -55,6 +55,7 @@ DATA holds scenes/, clips/, eval-scenes/, eval-clips/ (palid synth output)
 and spiece.model; OUT receives checkpoints and logs. Seeds are fixed.
 """
 
+import collections
 import json
 import math
 import os
@@ -511,16 +512,19 @@ class Regularizer(nn.Module):
             extra = extra + self.zloss * sum(self.scores) / len(self.scores)
         self.scores.clear()
         if self.aux > 0:
-            b, P = enc.shape[0], self.patches
-            nf = nvis // P
-            v = enc[:, :nvis].reshape(b * nvis, -1)
-            patch = torch.arange(P).repeat(b * nf)
-            loss = F.cross_entropy(self.patch(v), patch)
-            if nf > 1:
-                frame = torch.arange(nf).repeat_interleave(P).repeat(b)
-                loss = loss + F.cross_entropy(self.frame(v), frame)
-            extra = extra + self.aux * loss
+            extra = extra + self.aux * self.probe_loss(enc, nvis)
         return extra
+
+    def probe_loss(self, enc, nvis):
+        """The probes' cross-entropy, unweighted, on the first nvis tokens."""
+        b, P = enc.shape[0], self.patches
+        nf = nvis // P
+        v = enc[:, :nvis].reshape(b * nvis, -1)
+        loss = F.cross_entropy(self.patch(v), torch.arange(P).repeat(b * nf))
+        if nf > 1:
+            frame = torch.arange(nf).repeat_interleave(P).repeat(b)
+            loss = loss + F.cross_entropy(self.frame(v), frame)
+        return loss
 
 
 def lm_loss(model, vis, ids, mask, batch, per_answer=False, reg=None, keep=None):
@@ -966,6 +970,15 @@ def motion_targets(path, grid):
     return out
 
 
+def motion_loss(head, vis_enc, tgt, cls_weight):
+    """The motion head's logits on the encoder's visual tokens, flattened to
+    [tokens, MOTION_CLASSES], and their weighted cross-entropy against tgt
+    (motion_targets, flattened alike)."""
+    with amp():
+        logits = head(vis_enc).float().reshape(-1, MOTION_CLASSES)
+    return logits, F.cross_entropy(logits, tgt, weight=cls_weight)
+
+
 def motion(data, out):
     """The clips: from MOTION_FROM (a checkpoint, e.g. train.py import of
     models/default), the ViT frozen and its features cached (unless
@@ -1093,16 +1106,17 @@ def motion(data, out):
     head_fit = int(os.environ.get("MOTION_HEAD_FIT", "0"))
     if head_fit:
         fopt = torch.optim.AdamW(list(head.parameters()) + probes, lr=3e-3)
+        model.eval()  # not trained here: no attention scores kept for MOTION_ZLOSS
         for i in range(head_fit):
             batch = random.sample(crecs, cbs)
             with torch.no_grad(), amp():
                 vis, ids, mask = inputs(csrc, batch)
-                enc = model.encode(vis, ids, mask)[0][:, :vis.shape[1]].float()
+                enc = model.encode(vis, ids, mask)[0]
             tgt = targets[[r["images"][0] // frames for r in batch]].reshape(-1)
-            with amp():
-                fl = F.cross_entropy(head(enc).float().reshape(-1, MOTION_CLASSES), tgt, weight=cls_weight)
-                if reg is not None and aux > 0:
-                    fl = fl + reg(enc, vis.shape[1])
+            fl = motion_loss(head, enc[:, :vis.shape[1]], tgt, cls_weight)[1]
+            if aux > 0:
+                with amp():
+                    fl = fl + reg.probe_loss(enc.float(), vis.shape[1])
             fopt.zero_grad()
             fl.backward()
             fopt.step()
@@ -1150,11 +1164,9 @@ def motion(data, out):
             loss = loss + dense_w * dl
         if clip and motion_w > 0:
             tgt = targets[[r["images"][0] // frames for r in batch]][:, sub].reshape(-1)
-            with amp():
-                logits = head(keep["enc"][:, :vis.shape[1]]).float()
-            ml = F.cross_entropy(logits.reshape(-1, MOTION_CLASSES), tgt, weight=cls_weight)
+            logits, ml = motion_loss(head, keep["enc"][:, :vis.shape[1]], tgt, cls_weight)
             fgm = tgt > 0
-            acc = (logits.reshape(-1, MOTION_CLASSES).argmax(1)[fgm] == tgt[fgm]).float().mean().item()
+            acc = (logits.argmax(1)[fgm] == tgt[fgm]).float().mean().item()
             smooth(ema, "motion", ml.item())
             smooth(ema, "motion_acc", acc)
             loss = loss + motion_w * ml
@@ -1164,11 +1176,11 @@ def motion(data, out):
         opt.step()
         smooth(ema, kind, answer_loss)
         if step % 100 == 0 or step == steps - 1:
-            dense_msg = f" dense {ema.get('dense', 0):.4f}" if dense_w > 0 else ""
-            dense_msg += f" aux {ema.get('aux', 0):.4f}" if reg is not None else ""
+            extra_msg = f" dense {ema.get('dense', 0):.4f}" if dense_w > 0 else ""
+            extra_msg += f" aux {ema.get('aux', 0):.4f}" if reg is not None else ""
             log(out, f"motion step {step} scene {ema.get('scene', 0):.4f} clip {ema.get('clip', 0):.4f} "
                      f"motion {ema.get('motion', 0):.4f} object patches right {ema.get('motion_acc', 0):.3f}"
-                     f"{dense_msg} lr {opt.param_groups[0]['lr']:.2e} {time.time() - t0:.0f}s")
+                     f"{extra_msg} lr {opt.param_groups[0]['lr']:.2e} {time.time() - t0:.0f}s")
         if eval_every and step % eval_every == eval_every - 1:
             model.eval()
             log(out, f"motion step {step} held-out (first 40): " + json.dumps(evaluate_model(data, out, tok, model, 40)))
@@ -1279,11 +1291,9 @@ def evaluate(data, out, ckpt=None, limit=None):
             f.write(json.dumps(p) + "\n")
     log(out, "eval exact match %: " + json.dumps(summary) + " n=" + json.dumps(counts))
     # Direction by the true answer: session 15 found the vertical ones at chance.
-    right, n = {}, {}
-    for p in preds:
-        if p["task"] == "direction":
-            n[p["answer"]] = n.get(p["answer"], 0) + 1
-            right[p["answer"]] = right.get(p["answer"], 0) + (p["got"] == p["answer"])
+    dirs = [p for p in preds if p["task"] == "direction"]
+    n = collections.Counter(p["answer"] for p in dirs)
+    right = collections.Counter(p["answer"] for p in dirs if p["got"] == p["answer"])
     if n:
         log(out, "eval direction right by true answer: " + ", ".join(f"{k} {right[k]}/{n[k]}" for k in sorted(n)))
     with open(os.path.join(out, "eval.json"), "w") as f:
