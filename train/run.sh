@@ -4,13 +4,14 @@
 # stage 0 (SigLIP + dense head), stage 1 (ViT frozen: projector + T5),
 # stages 3 to 10 (all, ViT included; 9 and 10 on a second tokenizer whose
 # answer words are whole pieces), a "where"-only phase and six stage 11
-# runs after it, eleven motion runs (the clips; the ViT frozen
-# in the first seven), the held-out evaluation, the export to the Hugging
+# runs after it, fourteen motion runs (the clips; the ViT frozen
+# in the first seven), the mean of the last three's weights, the held-out
+# evaluation, the export to the Hugging
 # Face layout, and palid convert.
 #
 # Needs Go, Debian's python3-torch, python3-numpy, python3-pil,
 # sentencepiece and OpenBLAS (scripts/deps.sh train installs them when missing).
-# Runs on 2 threads (TRAIN_THREADS), about 9 hours. Every
+# Runs on 2 threads (TRAIN_THREADS), about 10 hours. Every
 # seed is fixed.
 #
 #   train/run.sh            # everything, into train/work and models/default
@@ -184,6 +185,22 @@ motion motion10 MOTION_STEPS=1500 MOTION_LR=2e-4 MOTION_FRAMES=8,16 MOTION_CLIP_
 motion motion11 MOTION_STEPS=1200 MOTION_LR=2e-4 MOTION_FRAMES=8,16 MOTION_CLIP_EVERY=3 MOTION_SEED=37 MOTION_WEIGHTS=$W5 \
 	MOTION_VIT_SCALE=1 MOTION_DENSE=1 MOTION_HEAD_FROM="$M/motion10/motion_head.pt" \
 	MOTION_DENSE_FROM="$M/motion10/dense_head.pt" TRAIN_THREADS=1
+# motion12 (session 17's m19a): motion11 once more. motion13 and motion14
+# (m20a, m20b): two runs from motion12 with their own seeds. The shipped
+# model is the mean of the three's weights (train.py average; s20c): chosen
+# among the runs and means on a validation set (seeds 10 and 11), not the
+# held-out one (docs/demo-model.md).
+motion motion12 MOTION_STEPS=1200 MOTION_LR=2e-4 MOTION_FRAMES=8,16 MOTION_CLIP_EVERY=3 MOTION_SEED=38 MOTION_WEIGHTS=$W5 \
+	MOTION_VIT_SCALE=1 MOTION_DENSE=1 MOTION_HEAD_FROM="$M/motion11/motion_head.pt" \
+	MOTION_DENSE_FROM="$M/motion11/dense_head.pt" TRAIN_THREADS=1
+for n in 13 14; do
+	motion motion$n MOTION_FROM="$M/motion12/pali-motion.pt" MOTION_STEPS=1200 MOTION_LR=2e-4 MOTION_FRAMES=8,16 \
+		MOTION_CLIP_EVERY=3 MOTION_SEED=$((26 + n)) MOTION_WEIGHTS=$W5 MOTION_VIT_SCALE=1 MOTION_DENSE=1 \
+		MOTION_HEAD_FROM="$M/motion12/motion_head.pt" MOTION_DENSE_FROM="$M/motion12/dense_head.pt" TRAIN_THREADS=1
+done
+OUT=$M/average
+[ -f "$OUT/pali.pt" ] || $PY train.py average "$OUT" "$M/motion12/pali-motion.pt" "$M/motion13/pali-motion.pt" \
+	"$M/motion14/pali-motion.pt"
 DATA=$DATA2
 EVAL_ITEMS=${EVAL_ITEMS:-100} $PY train.py eval "$DATA" "$OUT"
 $PY train.py export "$DATA" "$OUT" "$OUT/hf"

@@ -42,12 +42,14 @@ world written by `palid synth`.
   train.py bench   DATA          training-step speed, float32 against TRAIN_BF16's bfloat16 autocast
   train.py motion  DATA OUT      the clips: from MOTION_FROM, ViT frozen, a per-patch motion target
                                  on the T5 encoder's visual tokens (training only); run.sh runs it
-                                 eleven times after stage 11 (MOTION_REINIT in the first; the last
-                                 four train the ViT too: MOTION_VIT_SCALE, MOTION_DENSE)
+                                 fourteen times after stage 11 (MOTION_REINIT in the first; the last
+                                 seven train the ViT too: MOTION_VIT_SCALE, MOTION_DENSE)
   train.py probe-motion DATA OUT what can learn motion from CKPT's frozen ViT features (frames 0
                                  and 15): a fresh or CKPT's T5 encoder, or absolute positions
   train.py rows    DATA OUT      linear probes of each object patch's row and column in CKPT's ViT
                                  tokens, projected tokens and T5 encoder output (ROWS_SCENES, 3000)
+  train.py average OUT CKPT...   the mean of the checkpoints' weights (a "model soup" of runs
+                                 from one parent) as OUT/pali-motion.pt and OUT/pali.pt
   train.py import  DATA MODEL OUT palid's converted model (MODEL/model.gguf, mmproj.gguf, e.g.
                                  models/default) back as OUT/pali.pt, to train on from it
 
@@ -1083,11 +1085,19 @@ def motion(data, out):
     # answers on vertical motion at chance (docs/demo-model.md).
     aux = float(os.environ.get("MOTION_AUX", "0"))
     reg = Regularizer(model, zloss, aux, grid * grid, frames) if zloss > 0 or aux > 0 else None
+    # MOTION_ROWS=w (with MOTION_DENSE): w times rows_loss of a fresh linear
+    # head that reads each object patch's row and column from the projected
+    # ViT tokens, the T5 encoder's input, on every scene batch. Session 16
+    # read the row there at 84% (the column at 98%) and found vertical
+    # motion lost in the relative-position-only encoder (docs/demo-model.md).
+    rows_w = float(os.environ.get("MOTION_ROWS", "0")) if dense_w > 0 else 0.0
+    rows_head = nn.Linear(TEXT["d_model"], 2 * grid) if rows_w > 0 else None
     vit_params = [p for p in model.vision_tower.parameters() if p.requires_grad]
     rest = [p for n, p in model.named_parameters() if not n.startswith("vision_tower.")] + list(head.parameters())
     if dense_w > 0:
         rest += list(dense_head.parameters())
     probes = list(reg.parameters()) if reg is not None else []
+    probes += list(rows_head.parameters()) if rows_head is not None else []
     params = vit_params + rest + probes
     peak = float(os.environ.get("MOTION_LR", "3e-4"))
     groups = [dict(params=rest, scale=1.0)] + ([dict(params=vit_params, scale=vit_scale)] if vit_params else [])
@@ -1162,6 +1172,11 @@ def motion(data, out):
                 dl = dense_loss(dense_head, vis, target, dense_fg)
             smooth(ema, "dense", dl.item())
             loss = loss + dense_w * dl
+            if rows_head is not None:
+                with amp():
+                    rl = rows_loss(rows_head, model.multi_modal_projector.linear(vis), target)
+                smooth(ema, "rows", rl.item())
+                loss = loss + rows_w * rl
         if clip and motion_w > 0:
             tgt = targets[[r["images"][0] // frames for r in batch]][:, sub].reshape(-1)
             logits, ml = motion_loss(head, keep["enc"][:, :vis.shape[1]], tgt, cls_weight)
@@ -1178,6 +1193,7 @@ def motion(data, out):
         if step % 100 == 0 or step == steps - 1:
             extra_msg = f" dense {ema.get('dense', 0):.4f}" if dense_w > 0 else ""
             extra_msg += f" aux {ema.get('aux', 0):.4f}" if reg is not None else ""
+            extra_msg += f" rows {ema.get('rows', 0):.4f}" if rows_head is not None else ""
             log(out, f"motion step {step} scene {ema.get('scene', 0):.4f} clip {ema.get('clip', 0):.4f} "
                      f"motion {ema.get('motion', 0):.4f} object patches right {ema.get('motion_acc', 0):.3f}"
                      f"{extra_msg} lr {opt.param_groups[0]['lr']:.2e} {time.time() - t0:.0f}s")
@@ -1193,6 +1209,31 @@ def motion(data, out):
         torch.save(dense_head.state_dict(), os.path.join(out, "dense_head.pt"))
     shutil.copy(os.path.join(out, "pali-motion.pt"), os.path.join(out, "pali.pt"))
 
+
+
+def average(out, ckpts):
+    """Writes the element-wise mean of the checkpoints' weights as
+    OUT/pali-motion.pt and OUT/pali.pt. Runs that start from one model
+    stay close enough for their mean to be a model too (a "model soup",
+    Wortsman et al. 2022); session 17 found the mean of two successive
+    motion runs better than either (docs/demo-model.md)."""
+    if len(ckpts) < 2:
+        raise SystemExit("train.py average: give at least two checkpoints")
+    states = [torch.load(c) for c in ckpts]
+    keys = set(states[0])
+    for c, st in zip(ckpts, states):
+        if set(st) != keys:
+            raise SystemExit(f"train.py average: {c} holds other tensors than {ckpts[0]}")
+    mean = {}
+    for k in states[0]:
+        t = states[0][k]
+        if any(st[k].shape != t.shape for st in states):
+            raise SystemExit(f"train.py average: {k} differs in shape between the checkpoints")
+        mean[k] = sum(st[k].float() for st in states) / len(states) if t.is_floating_point() else t
+    os.makedirs(out, exist_ok=True)
+    torch.save(mean, os.path.join(out, "pali-motion.pt"))
+    shutil.copy(os.path.join(out, "pali-motion.pt"), os.path.join(out, "pali.pt"))
+    log(out, "average: the mean of " + ", ".join(ckpts))
 
 
 def probe_motion(data, out):
@@ -1703,6 +1744,8 @@ def main():
         motion(sys.argv[2], sys.argv[3])
     elif cmd == "probe-motion":
         probe_motion(sys.argv[2], sys.argv[3])
+    elif cmd == "average":
+        average(sys.argv[2], sys.argv[3:])
     elif cmd == "import":
         import_gguf(sys.argv[2], sys.argv[3], sys.argv[4])
     else:
