@@ -444,6 +444,7 @@ def load_features(data, out, name, vit, tok, items=None):
     else:
         t0 = time.time()
         feats = vit_features(vit, imgs)
+        os.makedirs(out, exist_ok=True)
         torch.save(feats, path)
         log(out, f"features {name}: {tuple(feats.shape)} in {time.time() - t0:.0f}s")
     return feats, recs
@@ -1089,7 +1090,9 @@ def motion(data, out):
     # head that reads each object patch's row and column from the projected
     # ViT tokens, the T5 encoder's input, on every scene batch. Session 16
     # read the row there at 84% (the column at 98%) and found vertical
-    # motion lost in the relative-position-only encoder (docs/demo-model.md).
+    # motion lost in the relative-position-only encoder. Session 17: the
+    # head read both almost without error, the answers did not improve
+    # (docs/demo-model.md); off by default.
     rows_w = float(os.environ.get("MOTION_ROWS", "0")) if dense_w > 0 else 0.0
     rows_head = nn.Linear(TEXT["d_model"], 2 * grid) if rows_w > 0 else None
     vit_params = [p for p in model.vision_tower.parameters() if p.requires_grad]
@@ -1215,8 +1218,8 @@ def average(out, ckpts):
     """Writes the element-wise mean of the checkpoints' weights as
     OUT/pali-motion.pt and OUT/pali.pt. Runs that start from one model
     stay close enough for their mean to be a model too (a "model soup",
-    Wortsman et al. 2022); session 17 found the mean of two successive
-    motion runs better than either (docs/demo-model.md)."""
+    Wortsman et al. 2022); the bundled model of session 17 is the mean
+    of three motion runs (docs/demo-model.md)."""
     if len(ckpts) < 2:
         raise SystemExit("train.py average: give at least two checkpoints")
     states = [torch.load(c) for c in ckpts]
