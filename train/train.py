@@ -43,7 +43,10 @@ world written by `palid synth`.
   train.py motion  DATA OUT      the clips: from MOTION_FROM, ViT frozen, a per-patch motion target
                                  on the T5 encoder's visual tokens (training only); run.sh runs it
                                  fourteen times after stage 11 (MOTION_REINIT in the first; the last
-                                 seven train the ViT too: MOTION_VIT_SCALE, MOTION_DENSE)
+                                 seven train the ViT too: MOTION_VIT_SCALE, MOTION_DENSE); options
+                                 that change the model's shape: MOTION_ENC_ADD (encoder blocks in
+                                 front), MOTION_BUCKETS (relative position buckets), each starting
+                                 as the same function as MOTION_FROM
   train.py probe-motion DATA OUT what can learn motion from CKPT's frozen ViT features (frames 0
                                  and 15): a fresh or CKPT's T5 encoder, or absolute positions
   train.py rows    DATA OUT      linear probes of each object patch's row and column in CKPT's ViT
@@ -469,11 +472,94 @@ TASK_WEIGHT = {"caption": 2.0, "ocr": 3.0, "count": 1.5, "color": 1.0, "exists":
 TASK_WEIGHT3 = {"caption": 1.0, "ocr": 1.5, "count": 1.5, "color": 1.0, "exists": 1.0, "where": 1.0}
 
 
-def new_model(tok):
+def new_model(tok, enc_layers=None, buckets=None):
+    """A fresh model with TEXT's T5, or one with enc_layers encoder blocks
+    (train.py motion's MOTION_ENC_ADD makes such a model) or buckets
+    relative position buckets (MOTION_BUCKETS; text_config)."""
     torch.manual_seed(1)
-    cfg = dict(TEXT, vocab_size=tok.size())
+    cfg = text_config(tok, enc_layers, buckets)
     model = pali.PaLI(VISION, cfg)
     return model
+
+
+def text_config(tok, enc_layers=None, buckets=None):
+    """TEXT for tok's vocabulary, with enc_layers encoder blocks and
+    buckets relative position buckets if given. More buckets than TEXT's
+    32 come with a maximum distance of twice their number, so that
+    offsets below a quarter of it each have a bucket of their own
+    (exact_buckets)."""
+    cfg = dict(TEXT, vocab_size=tok.size())
+    if enc_layers:
+        cfg["num_layers"] = enc_layers
+    if buckets and buckets != TEXT["relative_attention_num_buckets"]:
+        cfg["relative_attention_num_buckets"] = buckets
+        cfg["relative_attention_max_distance"] = 2 * buckets
+    return cfg
+
+
+ENC_BLOCK = "language_model.encoder.block."
+REL_BIAS = "block.0.layer.0.SelfAttention.relative_attention_bias.weight"
+
+
+def shape_of(state):
+    """The encoder blocks and relative position buckets of a checkpoint."""
+    return enc_layers_of(state), state["language_model.encoder." + REL_BIAS].shape[0]
+
+
+def exact_buckets(state, cfg):
+    """state's relative position bias tables (encoder and decoder) moved
+    to cfg's buckets: each new bucket takes the bias of the old bucket of
+    an offset it holds, so that the model computes what it did for every
+    offset below cfg's maximum exact one. With buckets enough that every
+    offset of a 16-frame clip (64 tokens a frame, 1,024 in all, and the
+    prompt) has its own, a head can learn to look one row up (-8) or one
+    column left (-1) in another frame, which the 32 buckets, one for all
+    offsets from 56 to 72, cannot (docs/demo-model.md, session 18)."""
+    nb, md = cfg["relative_attention_num_buckets"], cfg["relative_attention_max_distance"]
+    out = dict(state)
+    for side, bidir in (("encoder", True), ("decoder", False)):
+        key = f"language_model.{side}.{REL_BIAS}"
+        old = state[key]
+        rel = torch.arange(-4 * nb, 4 * nb + 1)
+        ob = pali.relative_bucket(rel, bidir, old.shape[0], TEXT["relative_attention_max_distance"])
+        new = pali.relative_bucket(rel, bidir, nb, md)
+        table = torch.zeros(nb, old.shape[1], dtype=old.dtype)
+        # Offsets from far to near: each new bucket ends up with its
+        # nearest offset's old bias.
+        for i in rel.abs().argsort(descending=True, stable=True).tolist():
+            table[new[i]] = old[ob[i]]
+        out[key] = table
+    return out
+
+
+def enc_layers_of(state):
+    """The number of T5 encoder blocks a checkpoint holds."""
+    return 1 + max(int(k[len(ENC_BLOCK):].split(".")[0]) for k in state if k.startswith(ENC_BLOCK))
+
+
+def prepend_enc_blocks(state, model, n):
+    """state (a checkpoint of model's layout less n encoder blocks) moved
+    onto model, n fresh encoder blocks in front of the old ones: block i
+    becomes block i+n and the relative position bias (T5 computes it in
+    the first block and every block adds it) moves to the new block 0.
+    The new blocks' attention output and feed-forward output start at
+    zero, so they pass their input through and the model answers as
+    before until they learn."""
+    fresh = model.state_dict()
+    out = {}
+    for k, v in state.items():
+        if k.startswith(ENC_BLOCK):
+            i, rest = k[len(ENC_BLOCK):].split(".", 1)
+            if rest == "layer.0.SelfAttention.relative_attention_bias.weight":
+                out[ENC_BLOCK + "0." + rest] = v
+                continue
+            k = f"{ENC_BLOCK}{int(i) + n}.{rest}"
+        out[k] = v
+    for k, v in fresh.items():
+        if k not in out:
+            zero = k.endswith(("SelfAttention.o.weight", "DenseReluDense.wo.weight"))
+            out[k] = torch.zeros_like(v) if zero else v.clone()
+    return out
 
 
 class Regularizer(nn.Module):
@@ -999,13 +1085,29 @@ def motion(data, out):
     random.seed(seed)
     torch.manual_seed(seed)
     tok = Tokenizer(os.path.join(data, "spiece.model"))
-    model = new_model(tok)
     # MOTION_REINIT=prefix,...: these tensors keep new_model's fresh
     # initialisation instead of MOTION_FROM's. The T5 encoder trained on
     # single frames does not learn motion (its first block must be new:
     # docs/demo-model.md, session 13).
-    fresh = model.state_dict()
     state = torch.load(os.environ["MOTION_FROM"])
+    # MOTION_ENC_ADD=n: n new T5 encoder blocks in front of MOTION_FROM's
+    # (prepend_enc_blocks: they start as the identity), trained at
+    # MOTION_ENC_ADD_SCALE times the rate. They read the projected ViT
+    # tokens, where the row of a patch is still clear (docs/demo-model.md,
+    # session 18: vertical motion).
+    enc_add = int(os.environ.get("MOTION_ENC_ADD", "0"))
+    layers, buckets = shape_of(state)
+    # MOTION_BUCKETS=n: n relative position buckets instead of
+    # MOTION_FROM's (exact_buckets: the same function to start with).
+    buckets = int(os.environ.get("MOTION_BUCKETS", "0")) or buckets
+    model = new_model(tok, layers + enc_add, buckets)
+    if buckets != shape_of(state)[1]:
+        state = exact_buckets(state, model.language_model.cfg)
+        log(out, f"motion: {buckets} relative position buckets")
+    if enc_add:
+        state = prepend_enc_blocks(state, model, enc_add)
+        log(out, f"motion: {enc_add} new encoder blocks in front, {enc_layers_of(state)} in all")
+    fresh = model.state_dict()
     reinit = tuple(filter(None, os.environ.get("MOTION_REINIT", "").split(",")))
     for k in state:
         if reinit and k.startswith(reinit):
@@ -1096,16 +1198,26 @@ def motion(data, out):
     rows_w = float(os.environ.get("MOTION_ROWS", "0")) if dense_w > 0 else 0.0
     rows_head = nn.Linear(TEXT["d_model"], 2 * grid) if rows_w > 0 else None
     vit_params = [p for p in model.vision_tower.parameters() if p.requires_grad]
-    rest = [p for n, p in model.named_parameters() if not n.startswith("vision_tower.")] + list(head.parameters())
+    new = tuple(f"{ENC_BLOCK}{i}." for i in range(enc_add))
+    added = [p for n, p in model.named_parameters() if enc_add and n.startswith(new)]
+    # MOTION_BUCKETS_SCALE=s: the relative position bias tables at s times
+    # the rate (each of MOTION_BUCKETS' offsets learns on its own).
+    rel_scale = float(os.environ.get("MOTION_BUCKETS_SCALE", "1"))
+    rel = [p for n, p in model.named_parameters() if rel_scale != 1 and n.endswith(REL_BIAS)]
+    rest = [p for n, p in model.named_parameters()
+            if not n.startswith("vision_tower.") and not (enc_add and n.startswith(new))
+            and not (rel_scale != 1 and n.endswith(REL_BIAS))] + list(head.parameters())
     if dense_w > 0:
         rest += list(dense_head.parameters())
     probes = list(reg.parameters()) if reg is not None else []
     probes += list(rows_head.parameters()) if rows_head is not None else []
-    params = vit_params + rest + probes
+    params = vit_params + rest + probes + added + rel
     peak = float(os.environ.get("MOTION_LR", "3e-4"))
     groups = [dict(params=rest, scale=1.0)] + ([dict(params=vit_params, scale=vit_scale)] if vit_params else [])
     # The probes start fresh: at ten times the rate they fit in the warm-up.
     groups += [dict(params=probes, scale=10.0)] if probes else []
+    groups += [dict(params=added, scale=float(os.environ.get("MOTION_ENC_ADD_SCALE", "1")))] if added else []
+    groups += [dict(params=rel, scale=rel_scale)] if rel else []
     opt = torch.optim.AdamW(groups, lr=peak, weight_decay=1e-4)
     steps = int(os.environ.get("MOTION_STEPS", "2000"))
     clip_every = int(os.environ.get("MOTION_CLIP_EVERY", "2"))
@@ -1321,8 +1433,9 @@ def probe_motion(data, out):
 
 def load_model(data, ckpt):
     tok = Tokenizer(os.path.join(data, "spiece.model"))
-    model = new_model(tok)
-    model.load_state_dict(torch.load(ckpt))
+    state = torch.load(ckpt)
+    model = new_model(tok, *shape_of(state))
+    model.load_state_dict(state)
     model.eval()
     return tok, model
 
@@ -1630,7 +1743,7 @@ def export(data, out, dst):
     pali.save_safetensors(sd, os.path.join(dst, "model.safetensors"))
     cfg = dict(model_type="pali3", architectures=["Pali3ForConditionalGeneration"],
                vision_config=dict(VISION, model_type="siglip_vision_model"),
-               text_config=dict(TEXT, vocab_size=tok.size(), model_type="t5"),
+               text_config=dict(model.language_model.cfg, model_type="t5"),
                projection_dim=TEXT["d_model"], hidden_size=TEXT["d_model"],
                image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5])
     with open(os.path.join(dst, "config.json"), "w") as f:
@@ -1651,7 +1764,7 @@ def import_gguf(data, model_dir, out):
     tok = Tokenizer(os.path.join(data, "spiece.model"))
     if pieces is None or pieces[:len(tok.pieces)] != tok.pieces:
         sys.exit(f"{model_dir}: its vocabulary is not {data}/spiece.model's")
-    model = new_model(tok)
+    model = new_model(tok, enc_layers_of(sd), sd["language_model.encoder." + REL_BIAS].shape[0])
     model.load_state_dict({k: torch.from_numpy(v) for k, v in sd.items()})  # strict: names every gap
     os.makedirs(out, exist_ok=True)
     torch.save(plain_state(model), os.path.join(out, "pali.pt"))
