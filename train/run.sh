@@ -198,9 +198,23 @@ for n in 13 14; do
 		MOTION_CLIP_EVERY=3 MOTION_SEED=$((26 + n)) MOTION_WEIGHTS=$W5 MOTION_VIT_SCALE=1 MOTION_DENSE=1 \
 		MOTION_HEAD_FROM="$M/motion12/motion_head.pt" MOTION_DENSE_FROM="$M/motion12/dense_head.pt" TRAIN_THREADS=1
 done
-OUT=$M/average
-[ -f "$OUT/pali.pt" ] || $PY train.py average "$OUT" "$M/motion12/pali-motion.pt" "$M/motion13/pali-motion.pt" \
+A=$M/average
+[ -f "$A/pali.pt" ] || $PY train.py average "$A" "$M/motion12/pali-motion.pt" "$M/motion13/pali-motion.pt" \
 	"$M/motion14/pali-motion.pt"
+for h in motion dense; do
+	[ -f "$A/${h}_head.pt" ] || $PY train.py average "$A/${h}_head.pt" "$M/motion12/${h}_head.pt" \
+		"$M/motion13/${h}_head.pt" "$M/motion14/${h}_head.pt"
+done
+# motion15 and motion16 (session 18's m21a, m21b): two runs from that mean,
+# seeds 41 and 42, its members' heads averaged likewise. The shipped model
+# is the mean of the two (s21), chosen on the validation set.
+for n in 15 16; do
+	motion motion$n MOTION_FROM="$A/pali-motion.pt" MOTION_STEPS=1200 MOTION_LR=2e-4 MOTION_FRAMES=8,16 \
+		MOTION_CLIP_EVERY=3 MOTION_SEED=$((26 + n)) MOTION_WEIGHTS=$W5 MOTION_VIT_SCALE=1 MOTION_DENSE=1 \
+		MOTION_HEAD_FROM="$A/motion_head.pt" MOTION_DENSE_FROM="$A/dense_head.pt" TRAIN_THREADS=1
+done
+OUT=$M/average2
+[ -f "$OUT/pali.pt" ] || $PY train.py average "$OUT" "$M/motion15/pali-motion.pt" "$M/motion16/pali-motion.pt"
 DATA=$DATA2
 EVAL_ITEMS=${EVAL_ITEMS:-100} $PY train.py eval "$DATA" "$OUT"
 $PY train.py export "$DATA" "$OUT" "$OUT/hf"

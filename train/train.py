@@ -52,7 +52,8 @@ world written by `palid synth`.
   train.py rows    DATA OUT      linear probes of each object patch's row and column in CKPT's ViT
                                  tokens, projected tokens and T5 encoder output (ROWS_SCENES, 3000)
   train.py average OUT CKPT...   the mean of the checkpoints' weights (a "model soup" of runs
-                                 from one parent) as OUT/pali-motion.pt and OUT/pali.pt
+                                 from one parent) as OUT/pali-motion.pt and OUT/pali.pt; OUT
+                                 ending in .pt: the mean of head files written there
   train.py import  DATA MODEL OUT palid's converted model (MODEL/model.gguf, mmproj.gguf, e.g.
                                  models/default) back as OUT/pali.pt, to train on from it
 
@@ -1335,6 +1336,14 @@ def average(out, ckpts):
     if len(ckpts) < 2:
         raise SystemExit("train.py average: give at least two checkpoints")
     states = [torch.load(c) for c in ckpts]
+    # A run with MOTION_BUCKETS and one without can be averaged: the
+    # smaller tables are first moved to the most buckets (exact_buckets,
+    # the same function), if all have as many encoder blocks.
+    models = all("language_model.encoder." + REL_BIAS in st for st in states)
+    buckets = max(shape_of(st)[1] for st in states) if models else 0
+    if models and any(shape_of(st)[1] != buckets for st in states):
+        cfg = {"relative_attention_num_buckets": buckets, "relative_attention_max_distance": 2 * buckets}
+        states = [st if shape_of(st)[1] == buckets else exact_buckets(st, cfg) for st in states]
     keys = set(states[0])
     for c, st in zip(ckpts, states):
         if set(st) != keys:
@@ -1345,6 +1354,12 @@ def average(out, ckpts):
         if any(st[k].shape != t.shape for st in states):
             raise SystemExit(f"train.py average: {k} differs in shape between the checkpoints")
         mean[k] = sum(st[k].float() for st in states) / len(states) if t.is_floating_point() else t
+    if out.endswith(".pt"):
+        # A file, not a directory: the mean of the runs' heads
+        # (motion_head.pt, dense_head.pt) for the next run to start from.
+        torch.save(mean, out)
+        print("average: the mean of " + ", ".join(ckpts) + " as " + out)
+        return
     os.makedirs(out, exist_ok=True)
     torch.save(mean, os.path.join(out, "pali-motion.pt"))
     shutil.copy(os.path.join(out, "pali-motion.pt"), os.path.join(out, "pali.pt"))
@@ -1384,7 +1399,10 @@ def probe_motion(data, out):
         body = lambda h: layer(h + pos)
         mods = [inp, layer, pos]
     else:
-        enc = pali.T5Stack(dict(TEXT, vocab_size=tok.size()), TEXT["num_layers"], False)
+        # PROBE_BUCKETS=n: n relative position buckets (text_config; with
+        # n >= 292 every offset between the two frames has its own).
+        enc = pali.T5Stack(text_config(tok, None, int(os.environ.get("PROBE_BUCKETS", "0"))),
+                           TEXT["num_layers"], False)
         keep = os.environ.get("PROBE_KEEP", "").split(",")
         if "projector" in keep:
             inp.load_state_dict({k.split(".")[-1]: v for k, v in state.items()
