@@ -522,7 +522,10 @@ def exact_buckets(state, cfg):
         key = f"language_model.{side}.{REL_BIAS}"
         old = state[key]
         rel = torch.arange(-4 * nb, 4 * nb + 1)
-        ob = pali.relative_bucket(rel, bidir, old.shape[0], TEXT["relative_attention_max_distance"])
+        old_md = TEXT["relative_attention_max_distance"]
+        if old.shape[0] != TEXT["relative_attention_num_buckets"]:
+            old_md = 2 * old.shape[0]  # text_config's rule
+        ob = pali.relative_bucket(rel, bidir, old.shape[0], old_md)
         new = pali.relative_bucket(rel, bidir, nb, md)
         table = torch.zeros(nb, old.shape[1], dtype=old.dtype)
         # Offsets from far to near: each new bucket ends up with its
