@@ -213,8 +213,20 @@ for n in 15 16; do
 		MOTION_CLIP_EVERY=3 MOTION_SEED=$((26 + n)) MOTION_WEIGHTS=$W5 MOTION_VIT_SCALE=1 MOTION_DENSE=1 \
 		MOTION_HEAD_FROM="$A/motion_head.pt" MOTION_DENSE_FROM="$A/dense_head.pt" TRAIN_THREADS=1
 done
-OUT=$M/average2
-[ -f "$OUT/pali.pt" ] || $PY train.py average "$OUT" "$M/motion15/pali-motion.pt" "$M/motion16/pali-motion.pt"
+A=$M/average2
+[ -f "$A/pali.pt" ] || $PY train.py average "$A" "$M/motion15/pali-motion.pt" "$M/motion16/pali-motion.pt"
+for h in motion dense; do
+	[ -f "$A/${h}_head.pt" ] || $PY train.py average "$A/${h}_head.pt" "$M/motion15/${h}_head.pt" "$M/motion16/${h}_head.pt"
+done
+# motion17 and motion18 (m22a, m22b): the same again from average2, seeds
+# 43 and 44; the shipped model is their mean (s22).
+for n in 17 18; do
+	motion motion$n MOTION_FROM="$A/pali-motion.pt" MOTION_STEPS=1200 MOTION_LR=2e-4 MOTION_FRAMES=8,16 \
+		MOTION_CLIP_EVERY=3 MOTION_SEED=$((26 + n)) MOTION_WEIGHTS=$W5 MOTION_VIT_SCALE=1 MOTION_DENSE=1 \
+		MOTION_HEAD_FROM="$A/motion_head.pt" MOTION_DENSE_FROM="$A/dense_head.pt" TRAIN_THREADS=1
+done
+OUT=$M/average3
+[ -f "$OUT/pali.pt" ] || $PY train.py average "$OUT" "$M/motion17/pali-motion.pt" "$M/motion18/pali-motion.pt"
 DATA=$DATA2
 EVAL_ITEMS=${EVAL_ITEMS:-100} $PY train.py eval "$DATA" "$OUT"
 $PY train.py export "$DATA" "$OUT" "$OUT/hf"
