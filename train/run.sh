@@ -193,40 +193,38 @@ motion motion11 MOTION_STEPS=1200 MOTION_LR=2e-4 MOTION_FRAMES=8,16 MOTION_CLIP_
 motion motion12 MOTION_STEPS=1200 MOTION_LR=2e-4 MOTION_FRAMES=8,16 MOTION_CLIP_EVERY=3 MOTION_SEED=38 MOTION_WEIGHTS=$W5 \
 	MOTION_VIT_SCALE=1 MOTION_DENSE=1 MOTION_HEAD_FROM="$M/motion11/motion_head.pt" \
 	MOTION_DENSE_FROM="$M/motion11/dense_head.pt" TRAIN_THREADS=1
-for n in 13 14; do
-	motion motion$n MOTION_FROM="$M/motion12/pali-motion.pt" MOTION_STEPS=1200 MOTION_LR=2e-4 MOTION_FRAMES=8,16 \
-		MOTION_CLIP_EVERY=3 MOTION_SEED=$((26 + n)) MOTION_WEIGHTS=$W5 MOTION_VIT_SCALE=1 MOTION_DENSE=1 \
-		MOTION_HEAD_FROM="$M/motion12/motion_head.pt" MOTION_DENSE_FROM="$M/motion12/dense_head.pt" TRAIN_THREADS=1
-done
-A=$M/average
-[ -f "$A/pali.pt" ] || $PY train.py average "$A" "$M/motion12/pali-motion.pt" "$M/motion13/pali-motion.pt" \
-	"$M/motion14/pali-motion.pt"
-for h in motion dense; do
-	[ -f "$A/${h}_head.pt" ] || $PY train.py average "$A/${h}_head.pt" "$M/motion12/${h}_head.pt" \
-		"$M/motion13/${h}_head.pt" "$M/motion14/${h}_head.pt"
-done
+# siblings FROM N...: a motion run motionN from FROM (a directory holding
+# pali-motion.pt and the heads) for each N, seed 26+N.
+siblings() {
+	from=$1
+	shift
+	for n in "$@"; do
+		motion motion$n MOTION_FROM="$from/pali-motion.pt" MOTION_STEPS=1200 MOTION_LR=2e-4 MOTION_FRAMES=8,16 \
+			MOTION_CLIP_EVERY=3 MOTION_SEED=$((26 + n)) MOTION_WEIGHTS=$W5 MOTION_VIT_SCALE=1 MOTION_DENSE=1 \
+			MOTION_HEAD_FROM="$from/motion_head.pt" MOTION_DENSE_FROM="$from/dense_head.pt" TRAIN_THREADS=1
+	done
+}
+# mean OUT N...: the mean of motionN's weights and of their heads in OUT.
+mean() {
+	out=$1
+	shift
+	for h in pali-motion motion_head dense_head; do
+		f=$out/$h.pt
+		[ "$h" != pali-motion ] || f=$out
+		[ -f "$out/$h.pt" ] || $PY train.py average "$f" $(for n in "$@"; do echo "$M/motion$n/$h.pt"; done)
+	done
+}
+siblings "$M/motion12" 13 14
+mean "$M/average" 12 13 14
 # motion15 and motion16 (session 18's m21a, m21b): two runs from that mean,
-# seeds 41 and 42, its members' heads averaged likewise. The shipped model
-# is the mean of the two (s21), chosen on the validation set.
-for n in 15 16; do
-	motion motion$n MOTION_FROM="$A/pali-motion.pt" MOTION_STEPS=1200 MOTION_LR=2e-4 MOTION_FRAMES=8,16 \
-		MOTION_CLIP_EVERY=3 MOTION_SEED=$((26 + n)) MOTION_WEIGHTS=$W5 MOTION_VIT_SCALE=1 MOTION_DENSE=1 \
-		MOTION_HEAD_FROM="$A/motion_head.pt" MOTION_DENSE_FROM="$A/dense_head.pt" TRAIN_THREADS=1
-done
-A=$M/average2
-[ -f "$A/pali.pt" ] || $PY train.py average "$A" "$M/motion15/pali-motion.pt" "$M/motion16/pali-motion.pt"
-for h in motion dense; do
-	[ -f "$A/${h}_head.pt" ] || $PY train.py average "$A/${h}_head.pt" "$M/motion15/${h}_head.pt" "$M/motion16/${h}_head.pt"
-done
-# motion17 and motion18 (m22a, m22b): the same again from average2, seeds
-# 43 and 44; the shipped model is their mean (s22).
-for n in 17 18; do
-	motion motion$n MOTION_FROM="$A/pali-motion.pt" MOTION_STEPS=1200 MOTION_LR=2e-4 MOTION_FRAMES=8,16 \
-		MOTION_CLIP_EVERY=3 MOTION_SEED=$((26 + n)) MOTION_WEIGHTS=$W5 MOTION_VIT_SCALE=1 MOTION_DENSE=1 \
-		MOTION_HEAD_FROM="$A/motion_head.pt" MOTION_DENSE_FROM="$A/dense_head.pt" TRAIN_THREADS=1
-done
+# seeds 41 and 42, from its members' heads averaged likewise; their mean
+# (s21) was chosen on the validation set. motion17 and motion18 (m22a,
+# m22b): the same again from it; the shipped model is their mean (s22).
+siblings "$M/average" 15 16
+mean "$M/average2" 15 16
+siblings "$M/average2" 17 18
+mean "$M/average3" 17 18
 OUT=$M/average3
-[ -f "$OUT/pali.pt" ] || $PY train.py average "$OUT" "$M/motion17/pali-motion.pt" "$M/motion18/pali-motion.pt"
 DATA=$DATA2
 EVAL_ITEMS=${EVAL_ITEMS:-100} $PY train.py eval "$DATA" "$OUT"
 $PY train.py export "$DATA" "$OUT" "$OUT/hf"
