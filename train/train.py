@@ -492,10 +492,18 @@ def text_config(tok, enc_layers=None, buckets=None):
     cfg = dict(TEXT, vocab_size=tok.size())
     if enc_layers:
         cfg["num_layers"] = enc_layers
-    if buckets and buckets != TEXT["relative_attention_num_buckets"]:
+    if buckets:
         cfg["relative_attention_num_buckets"] = buckets
-        cfg["relative_attention_max_distance"] = 2 * buckets
+        cfg["relative_attention_max_distance"] = max_distance(buckets)
     return cfg
+
+
+def max_distance(buckets):
+    """The relative position maximum distance that goes with a bucket
+    count: TEXT's for TEXT's 32 buckets, else twice the count."""
+    if buckets == TEXT["relative_attention_num_buckets"]:
+        return TEXT["relative_attention_max_distance"]
+    return 2 * buckets
 
 
 ENC_BLOCK = "language_model.encoder.block."
@@ -522,10 +530,7 @@ def exact_buckets(state, cfg):
         key = f"language_model.{side}.{REL_BIAS}"
         old = state[key]
         rel = torch.arange(-4 * nb, 4 * nb + 1)
-        old_md = TEXT["relative_attention_max_distance"]
-        if old.shape[0] != TEXT["relative_attention_num_buckets"]:
-            old_md = 2 * old.shape[0]  # text_config's rule
-        ob = pali.relative_bucket(rel, bidir, old.shape[0], old_md)
+        ob = pali.relative_bucket(rel, bidir, old.shape[0], max_distance(old.shape[0]))
         new = pali.relative_bucket(rel, bidir, nb, md)
         table = torch.zeros(nb, old.shape[1], dtype=old.dtype)
         # Offsets from far to near: each new bucket ends up with its
@@ -553,10 +558,10 @@ def prepend_enc_blocks(state, model, n):
     out = {}
     for k, v in state.items():
         if k.startswith(ENC_BLOCK):
-            i, rest = k[len(ENC_BLOCK):].split(".", 1)
-            if rest == "layer.0.SelfAttention.relative_attention_bias.weight":
-                out[ENC_BLOCK + "0." + rest] = v
+            if k == "language_model.encoder." + REL_BIAS:
+                out[k] = v  # stays on block 0, now a new one
                 continue
+            i, rest = k[len(ENC_BLOCK):].split(".", 1)
             k = f"{ENC_BLOCK}{int(i) + n}.{rest}"
         out[k] = v
     for k, v in fresh.items():
@@ -1100,12 +1105,12 @@ def motion(data, out):
     # tokens, where the row of a patch is still clear (docs/demo-model.md,
     # session 18: vertical motion).
     enc_add = int(os.environ.get("MOTION_ENC_ADD", "0"))
-    layers, buckets = shape_of(state)
+    layers, from_buckets = shape_of(state)
     # MOTION_BUCKETS=n: n relative position buckets instead of
     # MOTION_FROM's (exact_buckets: the same function to start with).
-    buckets = int(os.environ.get("MOTION_BUCKETS", "0")) or buckets
+    buckets = int(os.environ.get("MOTION_BUCKETS", "0")) or from_buckets
     model = new_model(tok, layers + enc_add, buckets)
-    if buckets != shape_of(state)[1]:
+    if buckets != from_buckets:
         state = exact_buckets(state, model.language_model.cfg)
         log(out, f"motion: {buckets} relative position buckets")
     if enc_add:
@@ -1345,7 +1350,7 @@ def average(out, ckpts):
     models = all("language_model.encoder." + REL_BIAS in st for st in states)
     buckets = max(shape_of(st)[1] for st in states) if models else 0
     if models and any(shape_of(st)[1] != buckets for st in states):
-        cfg = {"relative_attention_num_buckets": buckets, "relative_attention_max_distance": 2 * buckets}
+        cfg = {"relative_attention_num_buckets": buckets, "relative_attention_max_distance": max_distance(buckets)}
         states = [st if shape_of(st)[1] == buckets else exact_buckets(st, cfg) for st in states]
     keys = set(states[0])
     for c, st in zip(ckpts, states):
@@ -1785,7 +1790,7 @@ def import_gguf(data, model_dir, out):
     tok = Tokenizer(os.path.join(data, "spiece.model"))
     if pieces is None or pieces[:len(tok.pieces)] != tok.pieces:
         sys.exit(f"{model_dir}: its vocabulary is not {data}/spiece.model's")
-    model = new_model(tok, enc_layers_of(sd), sd["language_model.encoder." + REL_BIAS].shape[0])
+    model = new_model(tok, *shape_of(sd))
     model.load_state_dict({k: torch.from_numpy(v) for k, v in sd.items()})  # strict: names every gap
     os.makedirs(out, exist_ok=True)
     torch.save(plain_state(model), os.path.join(out, "pali.pt"))
