@@ -961,6 +961,37 @@ def rows_loss(head, enc, target):
     return F.cross_entropy(logits[:, :g], where // g) + F.cross_entropy(logits[:, g:], where % g)
 
 
+def higher_questions(dense, recs, tok, gap=8):
+    """Extra single-frame questions that compare two objects' heights:
+    "answer en which is higher, the red star or the purple square?" ->
+    "red star", one per scene with two objects of different descriptions
+    whose mean rows (in dense, the label map where each shape x colour
+    has its own class) lie at least gap pixels apart; the order of the two
+    in the question drawn per scene (seeded by the scene's seed). The
+    captions list objects left to right and so teach the encoder to compare
+    columns, which the horizontal directions reuse; nothing asked compared
+    rows, and the vertical directions stayed near chance
+    (docs/demo-model.md, session 18). recs: the scene records of load_set,
+    whose image indices index dense."""
+    seeds = {r["images"][0]: r["seed"] for r in recs}
+    name = lambda c: f"{COLORS[(c - 1) % len(COLORS)]} {SHAPES[(c - 1) // len(COLORS)]}"
+    qs = []
+    for i in sorted(seeds):
+        d = dense[i]
+        present = [int(c) for c in np.unique(d) if 1 <= c < DENSE_PANEL]
+        if len(present) < 2:
+            continue
+        a, b = random.Random(seeds[i]).sample(present, 2)
+        ya, yb = np.nonzero(d == a)[0].mean(), np.nonzero(d == b)[0].mean()
+        if abs(ya - yb) < gap:
+            continue
+        qs.append((i, seeds[i], f"answer en which is higher, the {name(a)} or the {name(b)}?",
+                   name(a if ya < yb else b)))
+    enc = tok.encode_all([q for _, _, q, _ in qs] + [a for _, _, _, a in qs])
+    return [dict(images=[i], prompt=enc[q] + [EOS], answer=enc[a] + [EOS], text=a, task="higher", seed=s)
+            for i, s, q, a in qs]
+
+
 def flip_vertical(batch, imgs, p, updown):
     """batch (scene records) with each "where" question, with probability
     p, asked of its picture turned upside down: the answer "top" becomes
@@ -1174,6 +1205,15 @@ def motion(data, out):
     for kv in filter(None, os.environ.get("MOTION_WEIGHTS", "where=3,count=3,ocr=6,caption=2").split(",")):
         k, v = kv.split("=")
         task_weight[k] = float(v)
+    # MOTION_HIGHER=1: the scene questions gain higher_questions ("which
+    # is higher, the X or the Y?"), weighted by MOTION_WEIGHTS' higher=.
+    if os.environ.get("MOTION_HIGHER", "0") != "0":
+        if dense_w == 0:
+            dense = load_dense(os.path.join(data, "scenes"), len(ssrc))
+        extra = higher_questions(dense, srecs, tok)
+        srecs = srecs + extra
+        log(out, f"motion: {len(extra)} questions which is higher, e.g. {tok.decode(extra[0]['prompt'])} "
+                 f"-> {extra[0]['text']}")
     weights = [task_weight.get(r["task"], 1.0) for r in srecs]
     head = nn.Linear(TEXT["d_model"], MOTION_CLASSES)
     # MOTION_HEAD_FROM=file: the motion head a previous run left
@@ -1513,6 +1553,23 @@ def evaluate_model(data, out, tok, model, limit=None, details=False):
     if details:
         return summary, counts, preds
     return summary
+
+
+@torch.no_grad()
+def evaluate_higher(data, out, ckpt):
+    """Exact match of higher_questions on the held-out scenes: how well the
+    model compares two objects' heights (a task of MOTION_HIGHER only)."""
+    tok, model = load_model(data, ckpt)
+    path = os.path.join(data, "eval-scenes")
+    imgs, recs = load_set(path, tok)
+    qs = higher_questions(load_dense(path, len(imgs)), recs, tok)
+    feats = vit_features(model.vision_tower, imgs)
+    right = 0
+    for i in range(0, len(qs), 64):
+        b = qs[i:i + 64]
+        vis, ids, mask = batch_inputs(feats, b)
+        right += sum(tok.decode(g) == r["text"] for r, g in zip(b, model.greedy(vis, ids, mask)))
+    log(out, f"eval which is higher: {right}/{len(qs)} right ({100.0 * right / max(len(qs), 1):.1f}%)")
 
 
 def linear_probe(x, y, x_test, y_test, classes):
@@ -1869,6 +1926,8 @@ def main():
     elif cmd == "eval":
         evaluate(sys.argv[2], sys.argv[3], ckpt=os.environ.get("CKPT") or None,
                  limit=int(os.environ.get("EVAL_ITEMS", "0")) or None)
+    elif cmd == "eval-higher":
+        evaluate_higher(sys.argv[2], sys.argv[3], os.environ.get("CKPT") or os.path.join(sys.argv[3], "pali.pt"))
     elif cmd == "diagnose":
         diagnose(sys.argv[2], sys.argv[3], ckpt=os.environ.get("CKPT") or None)
     elif cmd == "rows":
