@@ -1014,6 +1014,39 @@ def flip_vertical(batch, imgs, p, updown):
     return recs, out, flipped
 
 
+def flip_clips(batch, imgs, tgt, p, updown):
+    """batch (clip records), each clip with probability p turned upside
+    down in all its frames: a "direction" answer "up" becomes "down" and
+    the other way round, and tgt (motion_targets of the batch's frames,
+    [B, frames, grid*grid]) has its rows reversed and its up and down
+    classes swapped. Returns the records, the pictures they index (the
+    batch's own frames, [B*frames, H, W, C]) and the targets. The same clip
+    then moves both ways: only the sign of the row change tells the two
+    apart (the vertical directions stayed near chance, docs/demo-model.md,
+    session 19)."""
+    idx = [i for r in batch for i in r["images"]]
+    n = len(batch[0]["images"])
+    out = imgs[idx].copy()
+    tgt = tgt.clone()
+    g = int(round(tgt.shape[-1] ** 0.5))
+    up, down = DIRECTIONS.index("up"), DIRECTIONS.index("down")
+    recs = []
+    for i, r in enumerate(batch):
+        r = dict(r, images=list(range(i * n, (i + 1) * n)))
+        if random.random() < p:
+            out[i * n:(i + 1) * n] = out[i * n:(i + 1) * n, ::-1]
+            t = tgt[i].reshape(n, g, g).flip(1).reshape(n, -1)
+            d = (t - 1) // 3
+            t = torch.where((t > 0) & (d == up), t + 3 * (down - up),
+                            torch.where((t > 0) & (d == down), t - 3 * (down - up), t))
+            tgt[i] = t
+            if r["task"] == "direction" and r["text"] in updown:
+                r["text"] = "down" if r["text"] == "up" else "up"
+                r["answer"] = updown[r["text"]] + [EOS]
+        recs.append(r)
+    return recs, out, tgt
+
+
 def spell(piece, index):
     """The ids of the pieces of index (piece -> id) that spell piece,
     longest match first."""
@@ -1298,6 +1331,10 @@ def motion(data, out):
                 log(out, f"motion: head fit step {i} loss {fl.item():.4f}")
     frame_counts = [int(k) for k in os.environ.get("MOTION_FRAMES", str(frames)).split(",")]
     eval_every = int(os.environ.get("EVAL_EVERY", "0"))
+    # MOTION_CLIP_FLIP=p (with MOTION_VIT_SCALE): each training clip turned
+    # upside down with probability p (flip_clips).
+    clip_flip = float(os.environ.get("MOTION_CLIP_FLIP", "0")) if vit_scale > 0 else 0.0
+    updown = tok.encode_all(["up", "down"]) if clip_flip > 0 else {}
     t0 = time.time()
     ema = {}
     model.train()
@@ -1317,6 +1354,9 @@ def motion(data, out):
             if nframes < frames:
                 sub = [0] + sorted(random.sample(range(1, frames - 1), nframes - 2)) + [frames - 1]
             src, batch = csrc, [dict(r, images=[r["images"][f] for f in sub]) for r in batch]
+            ctgt = targets[[r["images"][0] // frames for r in batch]][:, sub]
+            if clip_flip > 0:
+                batch, src, ctgt = flip_clips(batch, csrc, ctgt, clip_flip, updown)
         else:
             batch, kind = random.choices(srecs, weights, k=64), "scene"
             src = ssrc
@@ -1342,7 +1382,7 @@ def motion(data, out):
                 smooth(ema, "rows", rl.item())
                 loss = loss + rows_w * rl
         if clip and motion_w > 0:
-            tgt = targets[[r["images"][0] // frames for r in batch]][:, sub].reshape(-1)
+            tgt = ctgt.reshape(-1)
             logits, ml = motion_loss(head, keep["enc"][:, :vis.shape[1]], tgt, cls_weight)
             fgm = tgt > 0
             acc = (logits.argmax(1)[fgm] == tgt[fgm]).float().mean().item()
