@@ -1029,19 +1029,19 @@ def flip_clips(batch, imgs, tgt, p, updown):
     out = imgs[idx].copy()
     tgt = tgt.clone()
     g = int(round(tgt.shape[-1] ** 0.5))
-    up, down = DIRECTIONS.index("up"), DIRECTIONS.index("down")
+    # Each motion class (motion_targets' 1 + len(MOTIONS) * direction +
+    # motion) to that of the opposite vertical direction.
+    swap = {"up": "down", "down": "up"}
+    opposite = torch.tensor([0] + [1 + len(MOTIONS) * DIRECTIONS.index(swap.get(d, d)) + m
+                                   for d in DIRECTIONS for m in range(len(MOTIONS))])
     recs = []
     for i, r in enumerate(batch):
         r = dict(r, images=list(range(i * n, (i + 1) * n)))
         if random.random() < p:
             out[i * n:(i + 1) * n] = out[i * n:(i + 1) * n, ::-1]
-            t = tgt[i].reshape(n, g, g).flip(1).reshape(n, -1)
-            d = (t - 1) // 3
-            t = torch.where((t > 0) & (d == up), t + 3 * (down - up),
-                            torch.where((t > 0) & (d == down), t - 3 * (down - up), t))
-            tgt[i] = t
-            if r["task"] == "direction" and r["text"] in updown:
-                r["text"] = "down" if r["text"] == "up" else "up"
+            tgt[i] = opposite[tgt[i].reshape(n, g, g).flip(1).reshape(n, -1)]
+            if r["task"] == "direction" and r["text"] in swap:
+                r["text"] = swap[r["text"]]
                 r["answer"] = updown[r["text"]] + [EOS]
         recs.append(r)
     return recs, out, tgt
@@ -1245,8 +1245,8 @@ def motion(data, out):
             dense = load_dense(os.path.join(data, "scenes"), len(ssrc))
         extra = higher_questions(dense, srecs, tok)
         srecs = srecs + extra
-        log(out, f"motion: {len(extra)} questions which is higher, e.g. {tok.decode(extra[0]['prompt'])} "
-                 f"-> {extra[0]['text']}")
+        log(out, f"motion: {len(extra)} questions which is higher" +
+                 (f", e.g. {tok.decode(extra[0]['prompt'])} -> {extra[0]['text']}" if extra else ""))
     weights = [task_weight.get(r["task"], 1.0) for r in srecs]
     head = nn.Linear(TEXT["d_model"], MOTION_CLASSES)
     # MOTION_HEAD_FROM=file: the motion head a previous run left
@@ -1565,6 +1565,16 @@ def evaluate(data, out, ckpt=None, limit=None):
 
 
 @torch.no_grad()
+def greedy_answers(tok, model, feats, recs, bs=64):
+    """Each record of recs with model's greedy answer to it (decoded), in
+    batches of bs; feats: the ViT features of the pictures recs index."""
+    for i in range(0, len(recs), bs):
+        b = recs[i:i + bs]
+        vis, ids, mask = batch_inputs(feats, b)
+        yield from zip(b, (tok.decode(g) for g in model.greedy(vis, ids, mask)))
+
+
+@torch.no_grad()
 def evaluate_model(data, out, tok, model, limit=None, details=False):
     """Exact match in % per task on the first limit held-out scenes and
     clips (all with None); with details also the counts and each answer."""
@@ -1577,17 +1587,12 @@ def evaluate_model(data, out, tok, model, limit=None, details=False):
             imgs = imgs[:limit * per]
             recs = [r for r in recs if max(r["images"]) < limit * per]
         feats = vit_features(model.vision_tower, imgs)
-        bs = 64 if name == "eval-scenes" else 8
-        for i in range(0, len(recs), bs):
-            b = recs[i:i + bs]
-            vis, ids, mask = batch_inputs(feats, b)
-            for r, g in zip(b, model.greedy(vis, ids, mask)):
-                got = tok.decode(g)
-                ok = got == r["text"]
-                t = results.setdefault(r["task"], [0, 0])
-                t[0] += ok
-                t[1] += 1
-                preds.append(dict(seed=r["seed"], task=r["task"], answer=r["text"], got=got))
+        for r, got in greedy_answers(tok, model, feats, recs, 64 if name == "eval-scenes" else 8):
+            ok = got == r["text"]
+            t = results.setdefault(r["task"], [0, 0])
+            t[0] += ok
+            t[1] += 1
+            preds.append(dict(seed=r["seed"], task=r["task"], answer=r["text"], got=got))
     summary = {k: round(100.0 * v[0] / v[1], 2) for k, v in sorted(results.items())}
     counts = {k: v[1] for k, v in sorted(results.items())}
     if details:
@@ -1603,12 +1608,7 @@ def evaluate_higher(data, out, ckpt):
     path = os.path.join(data, "eval-scenes")
     imgs, recs = load_set(path, tok)
     qs = higher_questions(load_dense(path, len(imgs)), recs, tok)
-    feats = vit_features(model.vision_tower, imgs)
-    right = 0
-    for i in range(0, len(qs), 64):
-        b = qs[i:i + 64]
-        vis, ids, mask = batch_inputs(feats, b)
-        right += sum(tok.decode(g) == r["text"] for r, g in zip(b, model.greedy(vis, ids, mask)))
+    right = sum(got == r["text"] for r, got in greedy_answers(tok, model, vit_features(model.vision_tower, imgs), qs))
     log(out, f"eval which is higher: {right}/{len(qs)} right ({100.0 * right / max(len(qs), 1):.1f}%)")
 
 
