@@ -32,6 +32,8 @@ world written by `palid synth`.
                                  tries are options of any joint stage: STAGEn_QAT,
                                  STAGEn_FLIP_WHERE, STAGEn_ROWS (docs/demo-model.md; none shipped)
   train.py eval    DATA OUT      exact match per task on the held-out sets (CKPT=file to pick one)
+  train.py directions DATA OUT   OUT/eval.jsonl's direction answers by true direction, the half of
+                                 the picture the object is in, and the answer (SPLIT=eval-clips)
   train.py diagnose DATA OUT     position probes and cross-attention statistics (CKPT=file to pick one)
   train.py where-only DATA OUT   a model (new, or WHERE_FROM) trained on "where" alone, then diagnose's
                                  up_and_down (can top and bottom be learnt at all?);
@@ -1047,6 +1049,54 @@ def flip_clips(batch, imgs, tgt, p, updown):
     return recs, out, tgt
 
 
+def clip_events(path):
+    """[clips, 2] bool from clips.jsonl: whether anything enters, whether
+    anything leaves each clip (what its "enter" and "leave" questions ask)."""
+    recs = [json.loads(l) for l in open(os.path.join(path, "clips.jsonl"))]
+    return np.array([[any(o["motion"] == m for o in r["objects"]) for m in ("enters", "leaves")]
+                     for r in recs])
+
+
+def reverse_clips(batch, tgt, events, p, words):
+    """batch (clip records, their images still in the clip's order), each
+    clip with probability p played backwards: its frames in reverse order,
+    every "direction" answer the opposite one, "did anything enter?"
+    answered by what left the clip and the other way round (events,
+    clip_events of the batch's clips, [B, 2]), and tgt (motion_targets of
+    the batch's frames, [B, frames, grid*grid]) reversed in time with each
+    class's direction turned round and "enters" and "leaves" swapped.
+    words maps the answers (left, right, up, down, yes, no) to their
+    pieces. Returns the records and the targets.
+
+    A clip played backwards is as real as one played forwards, and it
+    breaks the training clips' link between where a thing is and where it
+    goes (an object that stays and moves down is mostly in the bottom half:
+    720 of 1,021 in data-tok2's clips; the model learnt to answer "up" for
+    the top half and "down" for the bottom, docs/demo-model.md, session 20).
+    Half of the clips reversed, the position says nothing about the
+    direction and only the order of the frames does."""
+    tgt = tgt.clone()
+    turn = {"left": "right", "right": "left", "up": "down", "down": "up"}
+    swap = {"enters": "leaves", "leaves": "enters"}
+    # Each motion class (motion_targets' 1 + len(MOTIONS) * direction +
+    # motion) to that of the same object played backwards.
+    backwards = torch.tensor([0] + [1 + len(MOTIONS) * DIRECTIONS.index(turn[d]) + MOTIONS.index(swap.get(m, m))
+                                    for d in DIRECTIONS for m in MOTIONS])
+    recs = []
+    for i, r in enumerate(batch):
+        if random.random() < p:
+            r = dict(r, images=r["images"][::-1])
+            tgt[i] = backwards[tgt[i].flip(0)]
+            if r["task"] == "direction":
+                r["text"] = turn[r["text"]]
+            elif r["task"] in ("enter", "leave"):
+                # Backwards, what entered has left and what left has entered.
+                r["text"] = "yes" if events[i][1 if r["task"] == "enter" else 0] else "no"
+            r["answer"] = words[r["text"]] + [EOS]
+        recs.append(r)
+    return recs, tgt
+
+
 def spell(piece, index):
     """The ids of the pieces of index (piece -> id) that spell piece,
     longest match first."""
@@ -1335,6 +1385,11 @@ def motion(data, out):
     # upside down with probability p (flip_clips).
     clip_flip = float(os.environ.get("MOTION_CLIP_FLIP", "0")) if vit_scale > 0 else 0.0
     updown = tok.encode_all(["up", "down"]) if clip_flip > 0 else {}
+    # MOTION_CLIP_REVERSE=p: each training clip played backwards with
+    # probability p (reverse_clips).
+    clip_reverse = float(os.environ.get("MOTION_CLIP_REVERSE", "0"))
+    words = tok.encode_all(["left", "right", "up", "down", "yes", "no"]) if clip_reverse > 0 else {}
+    events = clip_events(os.path.join(data, "clips")) if clip_reverse > 0 else None
     t0 = time.time()
     ema = {}
     model.train()
@@ -1355,6 +1410,9 @@ def motion(data, out):
                 sub = [0] + sorted(random.sample(range(1, frames - 1), nframes - 2)) + [frames - 1]
             src, batch = csrc, [dict(r, images=[r["images"][f] for f in sub]) for r in batch]
             ctgt = targets[[r["images"][0] // frames for r in batch]][:, sub]
+            if clip_reverse > 0:
+                batch, ctgt = reverse_clips(batch, ctgt, events[[r["images"][0] // frames for r in batch]],
+                                            clip_reverse, words)
             if clip_flip > 0:
                 batch, src, ctgt = flip_clips(batch, csrc, ctgt, clip_flip, updown)
         else:
@@ -1610,6 +1668,41 @@ def evaluate_higher(data, out, ckpt):
     qs = higher_questions(load_dense(path, len(imgs)), recs, tok)
     right = sum(got == r["text"] for r, got in greedy_answers(tok, model, vit_features(model.vision_tower, imgs), qs))
     log(out, f"eval which is higher: {right}/{len(qs)} right ({100.0 * right / max(len(qs), 1):.1f}%)")
+
+
+def directions(data, out, split="eval-clips"):
+    """The answers to the direction questions in OUT/eval.jsonl (train.py
+    eval's, on DATA/split), counted by the true direction, by which half of
+    the picture the object is in on average over the frames it is seen in
+    (left or right for the horizontal movers, top or bottom for the
+    vertical), and by the answer given. A model that reads the motion
+    answers alike in both halves; one that answers by the position does
+    not (session 20: the vertical answers follow the half)."""
+    qs = [json.loads(l) for l in open(os.path.join(data, split, "questions.jsonl"))]
+    clips = {c["seed"]: c for c in map(json.loads, open(os.path.join(data, split, "clips.jsonl")))}
+    got = [e for e in map(json.loads, open(os.path.join(out, "eval.jsonl"))) if e["task"] == "direction"]
+    asked = [q for q in qs if q["task"] == "direction"][:len(got)]
+    counts = collections.Counter()
+    for q, e in zip(asked, got):
+        if (q["seed"], q["answer"]) != (e["seed"], e["answer"]):
+            sys.exit(f"directions: {out}/eval.jsonl does not follow {split}/questions.jsonl")
+        name = q["prompt"].removeprefix("answer en which way is the ").removesuffix(" moving?")
+        o = next(o for o in clips[q["seed"]]["objects"] if f"{o['color']} {o['shape']}" == name)
+        t = np.arange(len(clips[q["seed"]]["frames"]))
+        x, y = o["x"] + o["vx"] * t, o["y"] + o["vy"] * t
+        seen = (np.abs(x - 0.5) < 0.5 + o["size"]) & (np.abs(y - 0.5) < 0.5 + o["size"])
+        if o["direction"] in ("left", "right"):
+            half = "left" if x[seen].mean() < 0.5 else "right"
+        else:
+            half = "top" if y[seen].mean() < 0.5 else "bottom"
+        counts[o["direction"], half, e["got"]] += 1
+    lines = ["direction | half | " + " | ".join(DIRECTIONS) + " | other"]
+    for d in DIRECTIONS:
+        for half in (("left", "right") if d in ("left", "right") else ("top", "bottom")):
+            row = [counts[d, half, a] for a in DIRECTIONS]
+            other = sum(v for (d2, h2, a), v in counts.items() if (d2, h2) == (d, half) and a not in DIRECTIONS)
+            lines.append(f"{d} | {half} | " + " | ".join(map(str, row)) + f" | {other}")
+    print("\n".join(lines))
 
 
 def linear_probe(x, y, x_test, y_test, classes):
@@ -1968,6 +2061,8 @@ def main():
                  limit=int(os.environ.get("EVAL_ITEMS", "0")) or None)
     elif cmd == "eval-higher":
         evaluate_higher(sys.argv[2], sys.argv[3], os.environ.get("CKPT") or os.path.join(sys.argv[3], "pali.pt"))
+    elif cmd == "directions":
+        directions(sys.argv[2], sys.argv[3], os.environ.get("SPLIT", "eval-clips"))
     elif cmd == "diagnose":
         diagnose(sys.argv[2], sys.argv[3], ckpt=os.environ.get("CKPT") or None)
     elif cmd == "rows":
