@@ -1530,11 +1530,33 @@ def probe_motion(data, out):
     state = torch.load(os.environ["CKPT"])
     vit = pali.VisionTower(VISION)
     vit.load_state_dict({k[len("vision_tower."):]: v for k, v in state.items() if k.startswith("vision_tower.")})
-    feats, _ = load_features(data, out, "clips", vit, tok)
     grid = VISION["image_size"] // VISION["patch_size"]
     tg = torch.from_numpy(motion_targets(os.path.join(data, "clips"), grid))
     n, frames, d = tg.shape[0], tg.shape[1], TEXT["d_model"]
-    x = feats.reshape(n, frames, grid * grid, -1)[:, [0, frames - 1]].reshape(n, 2 * grid * grid, -1)
+    # PROBE_AXES=tokens: each frame's tokens in column-major order (a
+    # vertical neighbour one position away, a horizontal one grid
+    # positions), the targets alike. PROBE_AXES=pixels: the frames
+    # transposed before the ViT, so that each vertical motion is seen as a
+    # horizontal one and the other way round (the targets transposed, left
+    # becoming up and right down). Which axis is learnt worse then tells
+    # whether the token order, the ViT or the data holds it back.
+    axes = os.environ.get("PROBE_AXES", "")
+    if axes == "pixels":
+        imgs, _ = load_set(os.path.join(data, "clips"), tok)
+        ends = imgs.reshape(n, frames, *imgs.shape[1:])[:, [0, frames - 1]]
+        x = vit_features(vit, np.ascontiguousarray(ends.transpose(0, 1, 3, 2, 4)).reshape(-1, *imgs.shape[1:]))
+        x = x.reshape(n, 2 * grid * grid, -1)
+        turn = {"left": "up", "right": "down", "up": "left", "down": "right"}
+        classes = torch.tensor([0] + [1 + len(MOTIONS) * DIRECTIONS.index(turn[dn]) + m
+                                      for dn in DIRECTIONS for m in range(len(MOTIONS))])
+        tg = classes[tg.reshape(n, frames, grid, grid).transpose(2, 3).reshape(n, frames, -1)]
+    else:
+        feats, _ = load_features(data, out, "clips", vit, tok)
+        x = feats.reshape(n, frames, grid * grid, -1)[:, [0, frames - 1]]
+        if axes == "tokens":
+            order = torch.arange(grid * grid).reshape(grid, grid).T.reshape(-1)
+            x, tg = x[:, :, order], tg[:, :, order]
+        x = x.reshape(n, 2 * grid * grid, -1)
     y = tg[:, [0, frames - 1]].reshape(n, -1)
     train_idx, test_idx = list(range(3600)), list(range(3600, min(n, 4000)))
     kind = os.environ.get("PROBE_MODEL", "t5")
@@ -1581,7 +1603,7 @@ def probe_motion(data, out):
             got, want = got.argmax(-1), y[test_idx]
             fg = want > 0
             got, want = got[fg] - 1, want[fg] - 1
-            log(out, f"probe-motion {kind} keep={os.environ.get('PROBE_KEEP', '')} "
+            log(out, f"probe-motion {kind} axes={axes} keep={os.environ.get('PROBE_KEEP', '')} "
                      f"reinit={os.environ.get('PROBE_REINIT', '')} step {step + 1} loss {loss.item():.3f} "
                      f"held-out object patches: class {(got == want).float().mean():.3f} "
                      f"direction {(got // 3 == want // 3).float().mean():.3f} "
