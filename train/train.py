@@ -50,7 +50,8 @@ world written by `palid synth`.
                                  front), MOTION_BUCKETS (relative position buckets), each starting
                                  as the same function as MOTION_FROM
   train.py probe-motion DATA OUT what can learn motion from CKPT's frozen ViT features (frames 0
-                                 and 15): a fresh or CKPT's T5 encoder, or absolute positions
+                                 and 15): a fresh or CKPT's T5 encoder, or absolute positions;
+                                 PROBE_AXES=tokens|pixels turns the token order or the pictures
   train.py rows    DATA OUT      linear probes of each object patch's row and column in CKPT's ViT
                                  tokens, projected tokens and T5 encoder output (ROWS_SCENES, 3000)
   train.py average OUT CKPT...   the mean of the checkpoints' weights (a "model soup" of runs
