@@ -1410,10 +1410,10 @@ def motion(data, out):
             if nframes < frames:
                 sub = [0] + sorted(random.sample(range(1, frames - 1), nframes - 2)) + [frames - 1]
             src, batch = csrc, [dict(r, images=[r["images"][f] for f in sub]) for r in batch]
-            ctgt = targets[[r["images"][0] // frames for r in batch]][:, sub]
+            which = [r["images"][0] // frames for r in batch]  # the clips' indices
+            ctgt = targets[which][:, sub]
             if clip_reverse > 0:
-                batch, ctgt = reverse_clips(batch, ctgt, events[[r["images"][0] // frames for r in batch]],
-                                            clip_reverse, words)
+                batch, ctgt = reverse_clips(batch, ctgt, events[which], clip_reverse, words)
             if clip_flip > 0:
                 batch, src, ctgt = flip_clips(batch, csrc, ctgt, clip_flip, updown)
         else:
@@ -1542,6 +1542,8 @@ def probe_motion(data, out):
     # becoming up and right down). Which axis is learnt worse then tells
     # whether the token order, the ViT or the data holds it back.
     axes = os.environ.get("PROBE_AXES", "")
+    if axes not in ("", "tokens", "pixels"):
+        sys.exit(f"probe-motion: PROBE_AXES={axes}: want tokens or pixels")
     if axes == "pixels":
         imgs, _ = load_set(os.path.join(data, "clips"), tok)
         ends = imgs.reshape(n, frames, *imgs.shape[1:])[:, [0, frames - 1]]
@@ -2067,6 +2069,8 @@ def bench(data):
 
 
 def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
     cmd = sys.argv[1]
     if cmd == "stage0":
         stage0(sys.argv[2], sys.argv[3])
