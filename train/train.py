@@ -1032,17 +1032,13 @@ def flip_clips(batch, imgs, tgt, p, updown):
     out = imgs[idx].copy()
     tgt = tgt.clone()
     g = int(round(tgt.shape[-1] ** 0.5))
-    # Each motion class (motion_targets' 1 + len(MOTIONS) * direction +
-    # motion) to that of the opposite vertical direction.
     swap = {"up": "down", "down": "up"}
-    opposite = torch.tensor([0] + [1 + len(MOTIONS) * DIRECTIONS.index(swap.get(d, d)) + m
-                                   for d in DIRECTIONS for m in range(len(MOTIONS))])
     recs = []
     for i, r in enumerate(batch):
         r = dict(r, images=list(range(i * n, (i + 1) * n)))
         if random.random() < p:
             out[i * n:(i + 1) * n] = out[i * n:(i + 1) * n, ::-1]
-            tgt[i] = opposite[tgt[i].reshape(n, g, g).flip(1).reshape(n, -1)]
+            tgt[i] = UPSIDE_DOWN[tgt[i].reshape(n, g, g).flip(1).reshape(n, -1)]
             if r["task"] == "direction" and r["text"] in swap:
                 r["text"] = swap[r["text"]]
                 r["answer"] = updown[r["text"]] + [EOS]
@@ -1077,19 +1073,13 @@ def reverse_clips(batch, tgt, events, p, words):
     Half of the clips reversed, the position says nothing about the
     direction and only the order of the frames does."""
     tgt = tgt.clone()
-    turn = {"left": "right", "right": "left", "up": "down", "down": "up"}
-    swap = {"enters": "leaves", "leaves": "enters"}
-    # Each motion class (motion_targets' 1 + len(MOTIONS) * direction +
-    # motion) to that of the same object played backwards.
-    backwards = torch.tensor([0] + [1 + len(MOTIONS) * DIRECTIONS.index(turn[d]) + MOTIONS.index(swap.get(m, m))
-                                    for d in DIRECTIONS for m in MOTIONS])
     recs = []
     for i, r in enumerate(batch):
         if random.random() < p:
             r = dict(r, images=r["images"][::-1])
-            tgt[i] = backwards[tgt[i].flip(0)]
+            tgt[i] = BACKWARDS[tgt[i].flip(0)]
             if r["task"] == "direction":
-                r["text"] = turn[r["text"]]
+                r["text"] = OPPOSITE[r["text"]]
             elif r["task"] in ("enter", "leave"):
                 # Backwards, what entered has left and what left has entered.
                 r["text"] = "yes" if events[i][1 if r["task"] == "enter" else 0] else "no"
@@ -1154,6 +1144,30 @@ MOTIONS = ["stays", "enters", "leaves"]
 MOTION_CLASSES = 1 + len(DIRECTIONS) * len(MOTIONS)
 
 
+def motion_class(direction, motion):
+    """The motion head's class of an object moving in direction (one of
+    DIRECTIONS) with motion (one of MOTIONS); class 0 is "no object"."""
+    return 1 + len(MOTIONS) * DIRECTIONS.index(direction) + MOTIONS.index(motion)
+
+
+def class_map(direction, motion={}):
+    """[MOTION_CLASSES] int64: each class to that of the object with its
+    direction renamed by the dict direction and its motion by motion
+    (names missing from a dict stay); 0 stays 0. Indexing targets with it
+    renames them all."""
+    return torch.tensor([0] + [motion_class(direction.get(d, d), motion.get(m, m))
+                               for d in DIRECTIONS for m in MOTIONS])
+
+
+# Each direction's opposite.
+OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}
+# The class maps of a clip turned upside down (flip_clips), played
+# backwards (reverse_clips) and transposed (probe-motion's PROBE_AXES=pixels).
+UPSIDE_DOWN = class_map({"up": "down", "down": "up"})
+BACKWARDS = class_map(OPPOSITE, {"enters": "leaves", "leaves": "enters"})
+TRANSPOSED = class_map({"left": "up", "right": "down", "up": "left", "down": "right"})
+
+
 def smooth(ema, key, value):
     """ema[key], the running mean of a logged figure (weight 0.05 for the newest)."""
     ema[key] = value if key not in ema else 0.95 * ema[key] + 0.05 * value
@@ -1176,7 +1190,7 @@ def motion_targets(path, grid):
         for o in r["objects"]:
             x, y = o["x"] + o["vx"] * t, o["y"] + o["vy"] * t  # [frames, 1]
             d = np.hypot(px - x, py - y) / o["size"]
-            cls = 1 + 3 * DIRECTIONS.index(o["direction"]) + MOTIONS.index(o["motion"])
+            cls = motion_class(o["direction"], o["motion"])
             hit = (d < 1) & (d < best)
             out[i][hit] = cls
             best = np.where(hit, d, best)
@@ -1549,10 +1563,7 @@ def probe_motion(data, out):
         ends = imgs.reshape(n, frames, *imgs.shape[1:])[:, [0, frames - 1]]
         x = vit_features(vit, np.ascontiguousarray(ends.transpose(0, 1, 3, 2, 4)).reshape(-1, *imgs.shape[1:]))
         x = x.reshape(n, 2 * grid * grid, -1)
-        turn = {"left": "up", "right": "down", "up": "left", "down": "right"}
-        classes = torch.tensor([0] + [1 + len(MOTIONS) * DIRECTIONS.index(turn[dn]) + m
-                                      for dn in DIRECTIONS for m in range(len(MOTIONS))])
-        tg = classes[tg.reshape(n, frames, grid, grid).transpose(2, 3).reshape(n, frames, -1)]
+        tg = TRANSPOSED[tg.reshape(n, frames, grid, grid).transpose(2, 3).reshape(n, frames, -1)]
     else:
         feats, _ = load_features(data, out, "clips", vit, tok)
         x = feats.reshape(n, frames, grid * grid, -1)[:, [0, frames - 1]]
