@@ -47,8 +47,9 @@ world written by `palid synth`.
                                  fourteen times after stage 11 (MOTION_REINIT in the first; the last
                                  seven train the ViT too: MOTION_VIT_SCALE, MOTION_DENSE); options
                                  that change the model's shape: MOTION_ENC_ADD (encoder blocks in
-                                 front), MOTION_BUCKETS (relative position buckets), each starting
-                                 as the same function as MOTION_FROM
+                                 front), MOTION_BUCKETS (relative position buckets), MOTION_VIT_ADD
+                                 (ViT layers at the end), each starting as the same function as
+                                 MOTION_FROM
   train.py probe-motion DATA OUT what can learn motion from CKPT's frozen ViT features (frames 0
                                  and 15): a fresh or CKPT's T5 encoder, or absolute positions;
                                  PROBE_AXES=tokens|pixels turns the token order or the pictures
@@ -476,14 +477,20 @@ TASK_WEIGHT = {"caption": 2.0, "ocr": 3.0, "count": 1.5, "color": 1.0, "exists":
 TASK_WEIGHT3 = {"caption": 1.0, "ocr": 1.5, "count": 1.5, "color": 1.0, "exists": 1.0, "where": 1.0}
 
 
-def new_model(tok, enc_layers=None, buckets=None):
+def new_model(tok, enc_layers=None, buckets=None, vit_layers=None):
     """A fresh model with TEXT's T5, or one with enc_layers encoder blocks
     (train.py motion's MOTION_ENC_ADD makes such a model) or buckets
-    relative position buckets (MOTION_BUCKETS; text_config)."""
+    relative position buckets (MOTION_BUCKETS; text_config), and VISION's
+    ViT or one of vit_layers layers (MOTION_VIT_ADD)."""
     torch.manual_seed(1)
     cfg = text_config(tok, enc_layers, buckets)
-    model = pali.PaLI(VISION, cfg)
+    model = pali.PaLI(vision_config(vit_layers), cfg)
     return model
+
+
+def vision_config(vit_layers=None):
+    """VISION, with vit_layers layers if given."""
+    return dict(VISION, num_hidden_layers=vit_layers) if vit_layers else dict(VISION)
 
 
 def text_config(tok, enc_layers=None, buckets=None):
@@ -514,8 +521,33 @@ REL_BIAS = "block.0.layer.0.SelfAttention.relative_attention_bias.weight"
 
 
 def shape_of(state):
-    """The encoder blocks and relative position buckets of a checkpoint."""
-    return enc_layers_of(state), state["language_model.encoder." + REL_BIAS].shape[0]
+    """The encoder blocks, relative position buckets and ViT layers of a
+    checkpoint (new_model's arguments)."""
+    return enc_layers_of(state), state["language_model.encoder." + REL_BIAS].shape[0], vit_layers_of(state)
+
+
+VIT_LAYER = "vision_tower.vision_model.encoder.layers."
+
+
+def vit_layers_of(state):
+    """The number of ViT layers a checkpoint holds."""
+    return 1 + max(int(k[len(VIT_LAYER):].split(".")[0]) for k in state if k.startswith(VIT_LAYER))
+
+
+def append_vit_layers(state, model, n):
+    """state (a checkpoint of model's layout less n ViT layers) moved onto
+    model, n fresh ViT layers after the old ones (before the post-layernorm).
+    Their attention and MLP outputs (out_proj, fc2, weights and biases)
+    start at zero, so each passes its input through and the model answers
+    as before until they learn."""
+    fresh = model.state_dict()
+    out = dict(state)
+    for k, v in fresh.items():
+        if k not in out:
+            assert k.startswith(VIT_LAYER), k
+            zero = ".self_attn.out_proj." in k or ".mlp.fc2." in k
+            out[k] = torch.zeros_like(v) if zero else v.clone()
+    return out
 
 
 def exact_buckets(state, cfg):
@@ -1234,17 +1266,28 @@ def motion(data, out):
     # tokens, where the row of a patch is still clear (docs/demo-model.md,
     # session 18: vertical motion).
     enc_add = int(os.environ.get("MOTION_ENC_ADD", "0"))
-    layers, from_buckets = shape_of(state)
+    layers, from_buckets, vit_layers = shape_of(state)
     # MOTION_BUCKETS=n: n relative position buckets instead of
     # MOTION_FROM's (exact_buckets: the same function to start with).
     buckets = int(os.environ.get("MOTION_BUCKETS", "0")) or from_buckets
-    model = new_model(tok, layers + enc_add, buckets)
+    # MOTION_VIT_ADD=n (with MOTION_VIT_SCALE): n new ViT layers after
+    # MOTION_FROM's (append_vit_layers: they start as the identity),
+    # trained at MOTION_VIT_ADD_SCALE times the rate. Session 21: the
+    # 3-layer ViT's dense head names an object's shape at 88.7%, and the
+    # model is as wrong on training scenes as on held-out ones.
+    vit_add = int(os.environ.get("MOTION_VIT_ADD", "0"))
+    if vit_add and not float(os.environ.get("MOTION_VIT_SCALE", "0")) > 0:
+        sys.exit("train.py motion: MOTION_VIT_ADD needs MOTION_VIT_SCALE > 0 (the new layers are trained)")
+    model = new_model(tok, layers + enc_add, buckets, vit_layers + vit_add)
     if buckets != from_buckets:
         state = exact_buckets(state, model.language_model.cfg)
         log(out, f"motion: {buckets} relative position buckets")
     if enc_add:
         state = prepend_enc_blocks(state, model, enc_add)
         log(out, f"motion: {enc_add} new encoder blocks in front, {enc_layers_of(state)} in all")
+    if vit_add:
+        state = append_vit_layers(state, model, vit_add)
+        log(out, f"motion: {vit_add} new ViT layers at the end, {vit_layers_of(state)} in all")
     fresh = model.state_dict()
     reinit = tuple(filter(None, os.environ.get("MOTION_REINIT", "").split(",")))
     for k in state:
@@ -1344,7 +1387,10 @@ def motion(data, out):
     # (docs/demo-model.md); off by default.
     rows_w = float(os.environ.get("MOTION_ROWS", "0")) if dense_w > 0 else 0.0
     rows_head = nn.Linear(TEXT["d_model"], 2 * grid) if rows_w > 0 else None
-    vit_params = [p for p in model.vision_tower.parameters() if p.requires_grad]
+    vit_new = tuple(f"{VIT_LAYER}{i}." for i in range(vit_layers, vit_layers + vit_add))
+    vit_added = [p for n, p in model.named_parameters() if vit_add and n.startswith(vit_new) and p.requires_grad]
+    vit_params = [p for n, p in model.named_parameters()
+                  if n.startswith("vision_tower.") and p.requires_grad and not (vit_add and n.startswith(vit_new))]
     new = tuple(f"{ENC_BLOCK}{i}." for i in range(enc_add))
     added = [p for n, p in model.named_parameters() if enc_add and n.startswith(new)]
     # MOTION_BUCKETS_SCALE=s: the relative position bias tables at s times
@@ -1358,13 +1404,15 @@ def motion(data, out):
         rest += list(dense_head.parameters())
     probes = list(reg.parameters()) if reg is not None else []
     probes += list(rows_head.parameters()) if rows_head is not None else []
-    params = vit_params + rest + probes + added + rel
+    params = vit_params + rest + probes + added + rel + vit_added
     peak = float(os.environ.get("MOTION_LR", "3e-4"))
     groups = [dict(params=rest, scale=1.0)] + ([dict(params=vit_params, scale=vit_scale)] if vit_params else [])
     # The probes start fresh: at ten times the rate they fit in the warm-up.
     groups += [dict(params=probes, scale=10.0)] if probes else []
     groups += [dict(params=added, scale=float(os.environ.get("MOTION_ENC_ADD_SCALE", "1")))] if added else []
     groups += [dict(params=rel, scale=rel_scale)] if rel else []
+    vit_add_scale = vit_scale * float(os.environ.get("MOTION_VIT_ADD_SCALE", "1"))
+    groups += [dict(params=vit_added, scale=vit_add_scale)] if vit_added else []
     opt = torch.optim.AdamW(groups, lr=peak, weight_decay=1e-4)
     steps = int(os.environ.get("MOTION_STEPS", "2000"))
     clip_every = int(os.environ.get("MOTION_CLIP_EVERY", "2"))
@@ -1543,7 +1591,7 @@ def probe_motion(data, out):
     torch.manual_seed(0)
     tok = Tokenizer(os.path.join(data, "spiece.model"))
     state = torch.load(os.environ["CKPT"])
-    vit = pali.VisionTower(VISION)
+    vit = pali.VisionTower(vision_config(vit_layers_of(state)))
     vit.load_state_dict({k[len("vision_tower."):]: v for k, v in state.items() if k.startswith("vision_tower.")})
     grid = VISION["image_size"] // VISION["patch_size"]
     tg = torch.from_numpy(motion_targets(os.path.join(data, "clips"), grid))
@@ -1994,7 +2042,7 @@ def export(data, out, dst):
     sd = model.state_dict()
     pali.save_safetensors(sd, os.path.join(dst, "model.safetensors"))
     cfg = dict(model_type="pali3", architectures=["Pali3ForConditionalGeneration"],
-               vision_config=dict(VISION, model_type="siglip_vision_model"),
+               vision_config=dict(model.vision_tower.vision_model.cfg, model_type="siglip_vision_model"),
                text_config=dict(model.language_model.cfg, model_type="t5"),
                projection_dim=TEXT["d_model"], hidden_size=TEXT["d_model"],
                image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5])
