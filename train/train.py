@@ -4,7 +4,8 @@ world written by `palid synth`.
 
   train.py stage0  DATA OUT      SigLIP ViT + text tower, sigmoid loss on (scene, caption)
                                  (DENSE=w: plus a dense per-patch head on the label maps)
-  train.py stage0-dense DATA OUT continues a dense stage 0 on the dense loss alone
+  train.py stage0-dense DATA OUT continues a dense stage 0 on the dense loss alone (STAGE0D_FROM=CKPT:
+                                 a whole model's ViT instead, STAGE0D_VIT_ADD new layers; OUT/pali.pt)
   train.py stage1  DATA OUT      ViT frozen (features cached): projector + T5 v1.1 on the task mixture
   train.py stage2  DATA OUT      everything, ViT included, on the task mixture at a lower rate
   train.py stage3  DATA OUT      the long joint run from OUT/pali2.pt (run.sh: stage 1's model)
@@ -390,11 +391,32 @@ def stage0_dense(data, out):
     eimgs, _ = load_set(os.path.join(data, "eval-scenes"), tok)
     patch = VISION["patch_size"]
     epix, edense = dense_heldout(data, eimgs)
-    vit = pali.VisionTower(VISION)
-    vit.load_state_dict(torch.load(os.path.join(out, "vit.pt")))
     head = nn.Linear(VISION["hidden_size"], DENSE_CLASSES)
-    head.load_state_dict(torch.load(os.path.join(out, "dense_head.pt")))
-    shutil.copy(os.path.join(out, "vit.pt"), os.path.join(out, "vit-siglip.pt"))
+    # STAGE0D_FROM=CKPT: instead, a whole model's ViT (train.py motion's
+    # OUT/pali-motion.pt) and the dense head beside it (dense_head.pt, or
+    # STAGE0D_HEAD_FROM), with STAGE0D_VIT_ADD=n new layers at the end
+    # (append_vit_layers); the model with the continued ViT is written as
+    # OUT/pali.pt, for a motion run to go on from. Session 21: does a
+    # deeper ViT name shapes better?
+    model = None
+    if os.environ.get("STAGE0D_FROM"):
+        src = os.environ["STAGE0D_FROM"]
+        state = torch.load(src)
+        enc_layers, buckets, vit_layers = shape_of(state)
+        add = int(os.environ.get("STAGE0D_VIT_ADD", "0"))
+        model = new_model(tok, enc_layers, buckets, vit_layers + add)
+        model.load_state_dict(append_vit_layers(state, model, add) if add else state)
+        vit = model.vision_tower
+        head.load_state_dict(torch.load(os.environ.get("STAGE0D_HEAD_FROM")
+                                        or os.path.join(os.path.dirname(src), "dense_head.pt")))
+        os.makedirs(out, exist_ok=True)
+        log(out, f"stage0-dense: {src}'s ViT, {vit_layers + add} layers ({add} new); "
+                 f"objects' shape {object_shape_accuracy(data, vit, head):.1f}%")
+    else:
+        vit = pali.VisionTower(VISION)
+        vit.load_state_dict(torch.load(os.path.join(out, "vit.pt")))
+        head.load_state_dict(torch.load(os.path.join(out, "dense_head.pt")))
+        shutil.copy(os.path.join(out, "vit.pt"), os.path.join(out, "vit-siglip.pt"))
     params = list(vit.parameters()) + list(head.parameters())
     peak = float(os.environ.get("STAGE0D_LR", "1e-3"))
     opt = torch.optim.AdamW(params, lr=peak, weight_decay=1e-4)
@@ -417,6 +439,9 @@ def stage0_dense(data, out):
                      f"{time.time() - t0:.0f}s")
     torch.save(vit.state_dict(), os.path.join(out, "vit.pt"))
     torch.save(head.state_dict(), os.path.join(out, "dense_head.pt"))
+    if model is not None:
+        torch.save(plain_state(model), os.path.join(out, "pali.pt"))
+        log(out, f"stage0-dense: objects' shape {object_shape_accuracy(data, vit, head):.1f}%")
 
 
 # ----------------------------------------------------------------------------
@@ -2004,8 +2029,9 @@ def probe_dense(data, out):
         ckdir, ckname = os.path.split(os.environ["CKPT"])
         head.load_state_dict(torch.load(os.path.join(ckdir, ckname.replace("pali", "dense_head", 1))))
     else:
-        vit = pali.VisionTower(VISION)
-        vit.load_state_dict(torch.load(os.path.join(out, "vit.pt")))
+        vs = torch.load(os.path.join(out, "vit.pt"))
+        vit = pali.VisionTower(vision_config(vit_layers_of({"vision_tower." + k: v for k, v in vs.items()})))
+        vit.load_state_dict(vs)
         head.load_state_dict(torch.load(os.path.join(out, "dense_head.pt")))
     vit.eval()
     patch = VISION["patch_size"]
@@ -2019,6 +2045,25 @@ def probe_dense(data, out):
     log(out, f"probe-dense: object patches {int(obj.sum())}: colour {100 * ((t % nc) == (q % nc))[obj].float().mean():.1f}% "
              f"shape {100 * ((t // nc) == (q // nc))[obj].float().mean():.1f}%; character patches {int(char.sum())}: "
              f"{100 * (t == q)[char].float().mean():.1f}%")
+    log(out, f"probe-dense: objects {object_shape_accuracy(data, vit, head, n, lp, True)}")
+
+
+@torch.no_grad()
+def object_shape_accuracy(data, vit, head, n=300, lp=None, detail=False):
+    """Per object of the first n held-out scenes, whether the shape whose
+    dense class (of the object's colour), summed over the object's patches
+    weighted by its coverage, vit's dense head ranks first is the object's:
+    in %, or with detail a string that also counts the objects (lp: the
+    head's log-probabilities if already computed)."""
+    patch = VISION["patch_size"]
+    if lp is None:
+        tok = Tokenizer(os.path.join(data, "spiece.model"))
+        imgs, _ = load_set(os.path.join(data, "eval-scenes"), tok)
+        was = vit.training
+        vit.eval()
+        lp = torch.log_softmax(head(vit(to_pixels(imgs[:n]))), -1)
+        vit.train(was)
+    nc = len(COLORS)
     recs = [json.loads(l) for l in open(os.path.join(data, "eval-scenes", "scenes.jsonl"))][:n]
     ok = total = 0
     g = VISION["image_size"] // patch
@@ -2033,7 +2078,7 @@ def probe_dense(data, out):
             best = max(range(len(SHAPES)), key=lambda s: score[1 + s * nc + c].item())
             ok += best == SHAPES.index(o["shape"])
             total += 1
-    log(out, f"probe-dense: objects {total}: shape {100 * ok / total:.1f}%")
+    return f"{total}: shape {100 * ok / total:.1f}%" if detail else 100 * ok / total
 
 
 def export(data, out, dst):
