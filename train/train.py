@@ -33,6 +33,9 @@ world written by `palid synth`.
                                  tries are options of any joint stage: STAGEn_QAT,
                                  STAGEn_FLIP_WHERE, STAGEn_ROWS (docs/demo-model.md; none shipped)
   train.py eval    DATA OUT      exact match per task on the held-out sets (CKPT=file to pick one)
+  train.py seen    DATA DST      DST: a data directory whose held-out sets are the first 500 training
+                                 scenes and 200 training clips (links), so that eval DST measures
+                                 what a model gets right of what it was trained on
   train.py directions DATA OUT   OUT/eval.jsonl's direction answers by true direction, the half of
                                  the picture the object is in, and the answer (SPLIT=eval-clips)
   train.py diagnose DATA OUT     position probes and cross-attention statistics (CKPT=file to pick one)
@@ -1779,6 +1782,37 @@ def evaluate_higher(data, out, ckpt):
     log(out, f"eval which is higher: {right}/{len(qs)} right ({100.0 * right / max(len(qs), 1):.1f}%)")
 
 
+def seen(data, dst, scenes=500, clips=200):
+    """Writes dst, a data directory for train.py eval whose eval-scenes and
+    eval-clips are data's first scenes training scenes and clips training
+    clips: links to their pictures (and label maps) and their questions.
+    Session 21: is the model as wrong on what it was trained on as on the
+    held-out sets (underfitting), or right there and wrong only here?"""
+    if os.path.exists(dst):
+        sys.exit(f"train.py seen: {dst} exists")
+    os.makedirs(dst)
+    for f in ("spiece.model", "spiece.vocab"):
+        if os.path.exists(os.path.join(data, f)):
+            os.symlink(os.path.abspath(os.path.join(data, f)), os.path.join(dst, f))
+    for src, name, n in (("scenes", "eval-scenes", scenes), ("clips", "eval-clips", clips)):
+        sdir, ddir = os.path.join(data, src), os.path.join(dst, name)
+        os.makedirs(ddir)
+        # The first n items: scene-NNNNNN.png or clip-NNNNNN/frame-FF.png.
+        item = lambda p: int(p.split("-")[1][:6])
+        keep = [l for l in open(os.path.join(sdir, "questions.jsonl"))
+                if all(item(p) < n for p in json.loads(l)["images"])]
+        with open(os.path.join(ddir, "questions.jsonl"), "w") as f:
+            f.writelines(keep)
+        for e in sorted(os.listdir(sdir)):
+            if e.startswith(("scene-", "clip-")) and item(e) < n:
+                os.symlink(os.path.abspath(os.path.join(sdir, e)), os.path.join(ddir, e))
+        meta = "scenes.jsonl" if src == "scenes" else "clips.jsonl"
+        if os.path.exists(os.path.join(sdir, meta)):
+            with open(os.path.join(ddir, meta), "w") as f:
+                f.writelines(l for i, l in zip(range(n), open(os.path.join(sdir, meta))))
+    print(f"{dst}: {scenes} training scenes and {clips} training clips as its held-out sets")
+
+
 def directions(data, out, split="eval-clips"):
     """The answers to the direction questions in OUT/eval.jsonl (train.py
     eval's, on DATA/split), counted by the true direction, by which half of
@@ -2192,6 +2226,8 @@ def main():
                  limit=int(os.environ.get("EVAL_ITEMS", "0")) or None)
     elif cmd == "eval-higher":
         evaluate_higher(sys.argv[2], sys.argv[3], os.environ.get("CKPT") or os.path.join(sys.argv[3], "pali.pt"))
+    elif cmd == "seen":
+        seen(sys.argv[2], sys.argv[3])
     elif cmd == "directions":
         directions(sys.argv[2], sys.argv[3], os.environ.get("SPLIT", "eval-clips"))
     elif cmd == "diagnose":
