@@ -43,7 +43,8 @@ world written by `palid synth`.
                                  up_and_down (can top and bottom be learnt at all?);
                                  WHERE_LR, WHERE_FREEZE; saved as OUT/pali-where.pt
   train.py probe-dense DATA OUT  what stage 0's dense head reads per patch and per object (DENSE > 0;
-                                 CKPT=OUT/paliN.pt: that model's ViT and OUT/dense_headN.pt)
+                                 CKPT=OUT/paliN.pt: that model's ViT and OUT/dense_headN.pt, or
+                                 OUT/dense_head.pt when there is none)
   train.py export  DATA OUT DST  Hugging Face layout: config.json, model.safetensors, spiece.model
   train.py bench   DATA          training-step speed, float32 against TRAIN_BF16's bfloat16 autocast
   train.py motion  DATA OUT      the clips: from MOTION_FROM, ViT frozen, a per-patch motion target
@@ -414,7 +415,7 @@ def stage0_dense(data, out):
                                         or os.path.join(os.path.dirname(src), "dense_head.pt")))
         os.makedirs(out, exist_ok=True)
         log(out, f"stage0-dense: {src}'s ViT, {vit_layers + add} layers ({add} new); "
-                 f"objects' shape {object_shape_accuracy(data, vit, head):.1f}%")
+                 f"objects' shape {shape_percent(object_shapes(data, vit, head)):.1f}%")
     else:
         vit = pali.VisionTower(VISION)
         vit.load_state_dict(torch.load(os.path.join(out, "vit.pt")))
@@ -444,7 +445,7 @@ def stage0_dense(data, out):
     torch.save(head.state_dict(), os.path.join(out, "dense_head.pt"))
     if model is not None:
         torch.save(plain_state(model), os.path.join(out, "pali.pt"))
-        log(out, f"stage0-dense: objects' shape {object_shape_accuracy(data, vit, head):.1f}%")
+        log(out, f"stage0-dense: objects' shape {shape_percent(object_shapes(data, vit, head)):.1f}%")
 
 
 # ----------------------------------------------------------------------------
@@ -2060,8 +2061,12 @@ def probe_dense(data, out):
         # stage left (OUT/dense_headN.pt).
         _, model = load_model(data, os.environ["CKPT"])
         vit = model.vision_tower
+        # (train.py motion's OUT/pali-motion.pt: OUT/dense_head.pt.)
         ckdir, ckname = os.path.split(os.environ["CKPT"])
-        head.load_state_dict(torch.load(os.path.join(ckdir, ckname.replace("pali", "dense_head", 1))))
+        hp = os.path.join(ckdir, ckname.replace("pali", "dense_head", 1))
+        if not os.path.exists(hp):
+            hp = os.path.join(ckdir, "dense_head.pt")
+        head.load_state_dict(torch.load(hp))
     else:
         vs = torch.load(os.path.join(out, "vit.pt"))
         vit = pali.VisionTower(vision_config(vit_layers_of({"vision_tower." + k: v for k, v in vs.items()})))
@@ -2079,16 +2084,17 @@ def probe_dense(data, out):
     log(out, f"probe-dense: object patches {int(obj.sum())}: colour {100 * ((t % nc) == (q % nc))[obj].float().mean():.1f}% "
              f"shape {100 * ((t // nc) == (q // nc))[obj].float().mean():.1f}%; character patches {int(char.sum())}: "
              f"{100 * (t == q)[char].float().mean():.1f}%")
-    log(out, f"probe-dense: objects {object_shape_accuracy(data, vit, head, n, lp, True)}")
+    ok, total = object_shapes(data, vit, head, n, lp)
+    log(out, f"probe-dense: objects {total}: shape {shape_percent((ok, total)):.1f}%")
 
 
 @torch.no_grad()
-def object_shape_accuracy(data, vit, head, n=300, lp=None, detail=False):
+def object_shapes(data, vit, head, n=300, lp=None):
     """Per object of the first n held-out scenes, whether the shape whose
     dense class (of the object's colour), summed over the object's patches
     weighted by its coverage, vit's dense head ranks first is the object's:
-    in %, or with detail a string that also counts the objects (lp: the
-    head's log-probabilities if already computed)."""
+    (objects right, objects). lp: the head's log-probabilities on those
+    scenes if already computed."""
     patch = VISION["patch_size"]
     if lp is None:
         tok = Tokenizer(os.path.join(data, "spiece.model"))
@@ -2112,7 +2118,13 @@ def object_shape_accuracy(data, vit, head, n=300, lp=None, detail=False):
             best = max(range(len(SHAPES)), key=lambda s: score[1 + s * nc + c].item())
             ok += best == SHAPES.index(o["shape"])
             total += 1
-    return f"{total}: shape {100 * ok / total:.1f}%" if detail else 100 * ok / total
+    return ok, total
+
+
+def shape_percent(right_total):
+    """object_shapes' answer as a percentage."""
+    right, total = right_total
+    return 100 * right / max(total, 1)
 
 
 def export(data, out, dst):
