@@ -409,13 +409,13 @@ def stage0_dense(data, out):
         enc_layers, buckets, vit_layers = shape_of(state)
         add = int(os.environ.get("STAGE0D_VIT_ADD", "0"))
         model = new_model(tok, enc_layers, buckets, vit_layers + add)
-        model.load_state_dict(append_vit_layers(state, model, add) if add else state)
+        model.load_state_dict(append_vit_layers(state, model, add))
         vit = model.vision_tower
         head.load_state_dict(torch.load(os.environ.get("STAGE0D_HEAD_FROM")
                                         or os.path.join(os.path.dirname(src), "dense_head.pt")))
         os.makedirs(out, exist_ok=True)
         log(out, f"stage0-dense: {src}'s ViT, {vit_layers + add} layers ({add} new); "
-                 f"objects' shape {shape_percent(object_shapes(data, vit, head)):.1f}%")
+                 f"objects' shape {shape_percent(object_shapes(data, dense_logprobs(vit, head, eimgs))):.1f}%")
     else:
         vit = pali.VisionTower(VISION)
         vit.load_state_dict(torch.load(os.path.join(out, "vit.pt")))
@@ -445,7 +445,7 @@ def stage0_dense(data, out):
     torch.save(head.state_dict(), os.path.join(out, "dense_head.pt"))
     if model is not None:
         torch.save(plain_state(model), os.path.join(out, "pali.pt"))
-        log(out, f"stage0-dense: objects' shape {shape_percent(object_shapes(data, vit, head)):.1f}%")
+        log(out, f"stage0-dense: objects' shape {shape_percent(object_shapes(data, dense_logprobs(vit, head, eimgs))):.1f}%")
 
 
 # ----------------------------------------------------------------------------
@@ -558,9 +558,11 @@ def shape_of(state):
 VIT_LAYER = "vision_tower.vision_model.encoder.layers."
 
 
-def vit_layers_of(state):
-    """The number of ViT layers a checkpoint holds."""
-    return 1 + max(int(k[len(VIT_LAYER):].split(".")[0]) for k in state if k.startswith(VIT_LAYER))
+def vit_layers_of(state, prefix=VIT_LAYER):
+    """The number of ViT layers a checkpoint holds (prefix: the layers'
+    names up to their number; a bare ViT's state dict's is
+    VIT_LAYER without "vision_tower.")."""
+    return 1 + max(int(k[len(prefix):].split(".")[0]) for k in state if k.startswith(prefix))
 
 
 def append_vit_layers(state, model, n):
@@ -1417,9 +1419,9 @@ def motion(data, out):
     rows_w = float(os.environ.get("MOTION_ROWS", "0")) if dense_w > 0 else 0.0
     rows_head = nn.Linear(TEXT["d_model"], 2 * grid) if rows_w > 0 else None
     vit_new = tuple(f"{VIT_LAYER}{i}." for i in range(vit_layers, vit_layers + vit_add))
-    vit_added = [p for n, p in model.named_parameters() if vit_add and n.startswith(vit_new) and p.requires_grad]
+    vit_added = [p for n, p in model.named_parameters() if n.startswith(vit_new) and p.requires_grad]
     vit_params = [p for n, p in model.named_parameters()
-                  if n.startswith("vision_tower.") and p.requires_grad and not (vit_add and n.startswith(vit_new))]
+                  if n.startswith("vision_tower.") and p.requires_grad and not n.startswith(vit_new)]
     new = tuple(f"{ENC_BLOCK}{i}." for i in range(enc_add))
     added = [p for n, p in model.named_parameters() if enc_add and n.startswith(new)]
     # MOTION_BUCKETS_SCALE=s: the relative position bias tables at s times
@@ -2069,12 +2071,12 @@ def probe_dense(data, out):
         head.load_state_dict(torch.load(hp))
     else:
         vs = torch.load(os.path.join(out, "vit.pt"))
-        vit = pali.VisionTower(vision_config(vit_layers_of({"vision_tower." + k: v for k, v in vs.items()})))
+        vit = pali.VisionTower(vision_config(vit_layers_of(vs, VIT_LAYER[len("vision_tower."):])))
         vit.load_state_dict(vs)
         head.load_state_dict(torch.load(os.path.join(out, "dense_head.pt")))
     vit.eval()
     patch = VISION["patch_size"]
-    lp = torch.log_softmax(head(vit(to_pixels(imgs[:n]))), -1)
+    lp = dense_logprobs(vit, head, imgs, n)
     pred = lp[..., 1:].argmax(-1)
     fg = dense_targets(labels, patch)[..., 1:].max(-1)
     keep = fg.values >= 0.25
@@ -2084,25 +2086,29 @@ def probe_dense(data, out):
     log(out, f"probe-dense: object patches {int(obj.sum())}: colour {100 * ((t % nc) == (q % nc))[obj].float().mean():.1f}% "
              f"shape {100 * ((t // nc) == (q // nc))[obj].float().mean():.1f}%; character patches {int(char.sum())}: "
              f"{100 * (t == q)[char].float().mean():.1f}%")
-    ok, total = object_shapes(data, vit, head, n, lp)
+    ok, total = object_shapes(data, lp)
     log(out, f"probe-dense: objects {total}: shape {shape_percent((ok, total)):.1f}%")
 
 
 @torch.no_grad()
-def object_shapes(data, vit, head, n=300, lp=None):
-    """Per object of the first n held-out scenes, whether the shape whose
+def dense_logprobs(vit, head, imgs, n=300):
+    """The dense head's log-probabilities on vit's tokens of the first n
+    pictures of imgs (uint8), vit in eval mode meanwhile."""
+    was = vit.training
+    vit.eval()
+    lp = torch.log_softmax(head(vit(to_pixels(imgs[:n]))), -1)
+    vit.train(was)
+    return lp
+
+
+def object_shapes(data, lp):
+    """Per object of the first held-out scenes (as many as lp, the dense
+    head's log-probabilities on them, covers), whether the shape whose
     dense class (of the object's colour), summed over the object's patches
-    weighted by its coverage, vit's dense head ranks first is the object's:
-    (objects right, objects). lp: the head's log-probabilities on those
-    scenes if already computed."""
+    weighted by its coverage, the head ranks first is the object's:
+    (objects right, objects)."""
     patch = VISION["patch_size"]
-    if lp is None:
-        tok = Tokenizer(os.path.join(data, "spiece.model"))
-        imgs, _ = load_set(os.path.join(data, "eval-scenes"), tok)
-        was = vit.training
-        vit.eval()
-        lp = torch.log_softmax(head(vit(to_pixels(imgs[:n]))), -1)
-        vit.train(was)
+    n = lp.shape[0]
     nc = len(COLORS)
     recs = [json.loads(l) for l in open(os.path.join(data, "eval-scenes", "scenes.jsonl"))][:n]
     ok = total = 0
