@@ -4,15 +4,16 @@
 # stage 0 (SigLIP + dense head), stage 1 (ViT frozen: projector + T5),
 # stages 3 to 10 (all, ViT included; 9 and 10 on a second tokenizer whose
 # answer words are whole pieces), a "where"-only phase and six stage 11
-# runs after it, twenty-two motion runs (the clips; the ViT frozen
+# runs after it, twenty-three motion runs (the clips; the ViT frozen
 # in the first seven) with the means of sibling runs' weights between
-# them and dense phases on the ViT before the last four and the last,
+# them and dense phases on the ViT before the last five, the last two
+# and the last,
 # the held-out evaluation, the export to the Hugging Face layout, and
 # palid convert.
 #
 # Needs Go, Debian's python3-torch, python3-numpy, python3-pil,
 # sentencepiece and OpenBLAS (scripts/deps.sh train installs them when missing).
-# Runs on 2 threads (TRAIN_THREADS), about 12 hours. Every
+# Runs on 2 threads (TRAIN_THREADS), about 13 hours. Every
 # seed is fixed.
 #
 #   train/run.sh            # everything, into train/work and models/default
@@ -234,7 +235,9 @@ mean "$M/average3" 17 18
 # 1,000 steps, seed 60). Session 22: a second dense phase from motion21
 # (dense2, d31: 3,000 steps), then motion22 (m32a: from it, a clip batch
 # every other step, 1,200 steps, seed 62, motion21's motion head and
-# dense2's dense head). The shipped model is motion22.
+# dense2's dense head); then the same again from motion22 (dense3, d32;
+# motion23, m34a: 1,000 steps, seed 64, two threads). The shipped model
+# is motion23.
 [ -f "$M/dense/pali.pt" ] || STAGE0D_FROM="$M/average3/pali-motion.pt" STAGE0D_VIT_ADD=0 STAGE0D_STEPS=1500 \
 	TRAIN_THREADS=1 $PY train.py stage0-dense "$DATA2" "$M/dense"
 for n in 19 20; do
@@ -254,6 +257,12 @@ motion motion22 MOTION_FROM="$M/dense2/pali.pt" MOTION_STEPS=1200 MOTION_LR=2e-4
 	MOTION_CLIP_EVERY=2 MOTION_SEED=62 MOTION_WEIGHTS=$W5 MOTION_VIT_SCALE=1 MOTION_DENSE=1 \
 	MOTION_HEAD_FROM="$M/motion21/motion_head.pt" MOTION_DENSE_FROM="$M/dense2/dense_head.pt" \
 	MOTION_CLIP_REVERSE=0.5 TRAIN_THREADS=1
+[ -f "$M/dense3/pali.pt" ] || STAGE0D_FROM="$M/motion22/pali-motion.pt" STAGE0D_VIT_ADD=0 STAGE0D_STEPS=3000 \
+	TRAIN_THREADS=2 $PY train.py stage0-dense "$DATA2" "$M/dense3"
+motion motion23 MOTION_FROM="$M/dense3/pali.pt" MOTION_STEPS=1000 MOTION_LR=2e-4 MOTION_FRAMES=8,16 \
+	MOTION_CLIP_EVERY=2 MOTION_SEED=64 MOTION_WEIGHTS=$W5 MOTION_VIT_SCALE=1 MOTION_DENSE=1 \
+	MOTION_HEAD_FROM="$M/motion22/motion_head.pt" MOTION_DENSE_FROM="$M/dense3/dense_head.pt" \
+	MOTION_CLIP_REVERSE=0.5 TRAIN_THREADS=2
 DATA=$DATA2
 EVAL_ITEMS=${EVAL_ITEMS:-100} $PY train.py eval "$DATA" "$OUT"
 $PY train.py export "$DATA" "$OUT" "$OUT/hf"
