@@ -251,18 +251,21 @@ motion motion21 MOTION_FROM="$M/average4/pali-motion.pt" MOTION_STEPS=1000 MOTIO
 	MOTION_CLIP_EVERY=2 MOTION_SEED=60 MOTION_WEIGHTS=$W5 MOTION_VIT_SCALE=1 MOTION_DENSE=1 \
 	MOTION_HEAD_FROM="$M/average4/motion_head.pt" MOTION_DENSE_FROM="$M/average4/dense_head.pt" \
 	MOTION_CLIP_REVERSE=0.5 TRAIN_THREADS=2
-[ -f "$M/dense2/pali.pt" ] || STAGE0D_FROM="$M/motion21/pali-motion.pt" STAGE0D_VIT_ADD=0 STAGE0D_STEPS=3000 \
-	TRAIN_THREADS=1 $PY train.py stage0-dense "$DATA2" "$M/dense2"
-motion motion22 MOTION_FROM="$M/dense2/pali.pt" MOTION_STEPS=1200 MOTION_LR=2e-4 MOTION_FRAMES=8,16 \
-	MOTION_CLIP_EVERY=2 MOTION_SEED=62 MOTION_WEIGHTS=$W5 MOTION_VIT_SCALE=1 MOTION_DENSE=1 \
-	MOTION_HEAD_FROM="$M/motion21/motion_head.pt" MOTION_DENSE_FROM="$M/dense2/dense_head.pt" \
-	MOTION_CLIP_REVERSE=0.5 TRAIN_THREADS=1
-[ -f "$M/dense3/pali.pt" ] || STAGE0D_FROM="$M/motion22/pali-motion.pt" STAGE0D_VIT_ADD=0 STAGE0D_STEPS=3000 \
-	TRAIN_THREADS=2 $PY train.py stage0-dense "$DATA2" "$M/dense3"
-motion motion23 MOTION_FROM="$M/dense3/pali.pt" MOTION_STEPS=1000 MOTION_LR=2e-4 MOTION_FRAMES=8,16 \
-	MOTION_CLIP_EVERY=2 MOTION_SEED=64 MOTION_WEIGHTS=$W5 MOTION_VIT_SCALE=1 MOTION_DENSE=1 \
-	MOTION_HEAD_FROM="$M/motion22/motion_head.pt" MOTION_DENSE_FROM="$M/dense3/dense_head.pt" \
-	MOTION_CLIP_REVERSE=0.5 TRAIN_THREADS=2
+# dense_round K N STEPS SEED THREADS: a dense phase ($M/denseK, 3,000
+# steps) from motion(N-1), then motionN from it (a clip batch every other
+# step) with motion(N-1)'s motion head and the dense phase's dense head.
+dense_round() {
+	d=$M/dense$1
+	last=$M/motion$(($2 - 1))
+	[ -f "$d/pali.pt" ] || STAGE0D_FROM="$last/pali-motion.pt" STAGE0D_VIT_ADD=0 STAGE0D_STEPS=3000 \
+		TRAIN_THREADS=$5 $PY train.py stage0-dense "$DATA2" "$d"
+	motion motion$2 MOTION_FROM="$d/pali.pt" MOTION_STEPS=$3 MOTION_LR=2e-4 MOTION_FRAMES=8,16 \
+		MOTION_CLIP_EVERY=2 MOTION_SEED=$4 MOTION_WEIGHTS=$W5 MOTION_VIT_SCALE=1 MOTION_DENSE=1 \
+		MOTION_HEAD_FROM="$last/motion_head.pt" MOTION_DENSE_FROM="$d/dense_head.pt" \
+		MOTION_CLIP_REVERSE=0.5 TRAIN_THREADS=$5
+}
+dense_round 2 22 1200 62 1
+dense_round 3 23 1000 64 2
 DATA=$DATA2
 EVAL_ITEMS=${EVAL_ITEMS:-100} $PY train.py eval "$DATA" "$OUT"
 $PY train.py export "$DATA" "$OUT" "$OUT/hf"
