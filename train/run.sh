@@ -7,13 +7,12 @@
 # runs after it, twenty-three motion runs (the clips; the ViT frozen
 # in the first seven) with the means of sibling runs' weights between
 # them and dense phases on the ViT before the last five, the last two
-# and the last,
-# the held-out evaluation, the export to the Hugging Face layout, and
-# palid convert.
+# and the last, the held-out evaluation, the export to the Hugging Face
+# layout, and palid convert.
 #
 # Needs Go, Debian's python3-torch, python3-numpy, python3-pil,
 # sentencepiece and OpenBLAS (scripts/deps.sh train installs them when missing).
-# Runs on 2 threads (TRAIN_THREADS), about 13 hours. Every
+# Runs on 2 threads (TRAIN_THREADS), about 14.5 hours. Every
 # seed is fixed.
 #
 #   train/run.sh            # everything, into train/work and models/default
@@ -238,31 +237,38 @@ mean "$M/average3" 17 18
 # dense2's dense head); then the same again from motion22 (dense3, d32;
 # motion23, m34a: 1,000 steps, seed 64, two threads). The shipped model
 # is motion23.
-[ -f "$M/dense/pali.pt" ] || STAGE0D_FROM="$M/average3/pali-motion.pt" STAGE0D_VIT_ADD=0 STAGE0D_STEPS=1500 \
-	TRAIN_THREADS=1 $PY train.py stage0-dense "$DATA2" "$M/dense"
+# dense_phase DIR FROM STEPS THREADS: FROM's ViT and the dense head beside
+# it continued on the dense loss alone (train.py stage0-dense), into DIR.
+dense_phase() {
+	[ -f "$1/pali.pt" ] || STAGE0D_FROM="$2" STAGE0D_VIT_ADD=0 STAGE0D_STEPS=$3 TRAIN_THREADS=$4 \
+		$PY train.py stage0-dense "$DATA2" "$1"
+}
+# late NAME FROM MOTION_HEAD DENSE_HEAD [VAR=value ...]: a motion run as
+# sessions 21 and 22 made them: the ViT at the full rate with a dense
+# head, clips also played backwards.
+late() {
+	name=$1 start=$2 mhead=$3 dhead=$4
+	shift 4
+	motion "$name" MOTION_FROM="$start" MOTION_LR=2e-4 MOTION_FRAMES=8,16 MOTION_WEIGHTS=$W5 MOTION_VIT_SCALE=1 \
+		MOTION_DENSE=1 MOTION_HEAD_FROM="$mhead" MOTION_DENSE_FROM="$dhead" MOTION_CLIP_REVERSE=0.5 "$@"
+}
+dense_phase "$M/dense" "$M/average3/pali-motion.pt" 1500 1
 for n in 19 20; do
-	motion motion$n MOTION_FROM="$M/dense/pali.pt" MOTION_STEPS=1200 MOTION_LR=2e-4 MOTION_FRAMES=8,16 \
-		MOTION_CLIP_EVERY=3 MOTION_SEED=$((39 + n)) MOTION_WEIGHTS=$W5 MOTION_VIT_SCALE=1 MOTION_DENSE=1 \
-		MOTION_HEAD_FROM="$M/average3/motion_head.pt" MOTION_DENSE_FROM="$M/dense/dense_head.pt" \
-		MOTION_CLIP_REVERSE=0.5 TRAIN_THREADS=1
+	late motion$n "$M/dense/pali.pt" "$M/average3/motion_head.pt" "$M/dense/dense_head.pt" \
+		MOTION_STEPS=1200 MOTION_CLIP_EVERY=3 MOTION_SEED=$((39 + n)) TRAIN_THREADS=1
 done
 mean "$M/average4" 19 20
-motion motion21 MOTION_FROM="$M/average4/pali-motion.pt" MOTION_STEPS=1000 MOTION_LR=2e-4 MOTION_FRAMES=8,16 \
-	MOTION_CLIP_EVERY=2 MOTION_SEED=60 MOTION_WEIGHTS=$W5 MOTION_VIT_SCALE=1 MOTION_DENSE=1 \
-	MOTION_HEAD_FROM="$M/average4/motion_head.pt" MOTION_DENSE_FROM="$M/average4/dense_head.pt" \
-	MOTION_CLIP_REVERSE=0.5 TRAIN_THREADS=2
+late motion21 "$M/average4/pali-motion.pt" "$M/average4/motion_head.pt" "$M/average4/dense_head.pt" \
+	MOTION_STEPS=1000 MOTION_CLIP_EVERY=2 MOTION_SEED=60 TRAIN_THREADS=2
 # dense_round K N STEPS SEED THREADS: a dense phase ($M/denseK, 3,000
 # steps) from motion(N-1), then motionN from it (a clip batch every other
 # step) with motion(N-1)'s motion head and the dense phase's dense head.
 dense_round() {
-	d=$M/dense$1
+	dk=$M/dense$1
 	last=$M/motion$(($2 - 1))
-	[ -f "$d/pali.pt" ] || STAGE0D_FROM="$last/pali-motion.pt" STAGE0D_VIT_ADD=0 STAGE0D_STEPS=3000 \
-		TRAIN_THREADS=$5 $PY train.py stage0-dense "$DATA2" "$d"
-	motion motion$2 MOTION_FROM="$d/pali.pt" MOTION_STEPS=$3 MOTION_LR=2e-4 MOTION_FRAMES=8,16 \
-		MOTION_CLIP_EVERY=2 MOTION_SEED=$4 MOTION_WEIGHTS=$W5 MOTION_VIT_SCALE=1 MOTION_DENSE=1 \
-		MOTION_HEAD_FROM="$last/motion_head.pt" MOTION_DENSE_FROM="$d/dense_head.pt" \
-		MOTION_CLIP_REVERSE=0.5 TRAIN_THREADS=$5
+	dense_phase "$dk" "$last/pali-motion.pt" 3000 "$5"
+	late motion$2 "$dk/pali.pt" "$last/motion_head.pt" "$dk/dense_head.pt" \
+		MOTION_STEPS=$3 MOTION_CLIP_EVERY=2 MOTION_SEED=$4 TRAIN_THREADS=$5
 }
 dense_round 2 22 1200 62 1
 dense_round 3 23 1000 64 2

@@ -403,6 +403,10 @@ def stage0_dense(data, out):
     # OUT/pali.pt, for a motion run to go on from. Session 21: does a
     # deeper ViT name shapes better?
     model = None
+
+    def shapes():  # the objects' shape accuracy of vit and head, in %
+        return shape_percent(object_shapes(data, dense_logprobs(vit, head, eimgs)))
+
     if os.environ.get("STAGE0D_FROM"):
         src = os.environ["STAGE0D_FROM"]
         state = torch.load(src)
@@ -415,7 +419,7 @@ def stage0_dense(data, out):
                                         or os.path.join(os.path.dirname(src), "dense_head.pt")))
         os.makedirs(out, exist_ok=True)
         log(out, f"stage0-dense: {src}'s ViT, {vit_layers + add} layers ({add} new); "
-                 f"objects' shape {shape_percent(object_shapes(data, dense_logprobs(vit, head, eimgs))):.1f}%")
+                 f"objects' shape {shapes():.1f}%")
     else:
         vit = pali.VisionTower(VISION)
         vit.load_state_dict(torch.load(os.path.join(out, "vit.pt")))
@@ -445,7 +449,7 @@ def stage0_dense(data, out):
     torch.save(head.state_dict(), os.path.join(out, "dense_head.pt"))
     if model is not None:
         torch.save(plain_state(model), os.path.join(out, "pali.pt"))
-        log(out, f"stage0-dense: objects' shape {shape_percent(object_shapes(data, dense_logprobs(vit, head, eimgs))):.1f}%")
+        log(out, f"stage0-dense: objects' shape {shapes():.1f}%")
 
 
 # ----------------------------------------------------------------------------
