@@ -6,6 +6,7 @@ world written by `palid synth`.
                                  (DENSE=w: plus a dense per-patch head on the label maps)
   train.py stage0-dense DATA OUT continues a dense stage 0 on the dense loss alone (STAGE0D_FROM=CKPT:
                                  a whole model's ViT instead, STAGE0D_VIT_ADD new layers; OUT/pali.pt)
+                                 (STAGE0D_CENTRE=w: each object patch also tells its object's centre)
   train.py stage1  DATA OUT      ViT frozen (features cached): projector + T5 v1.1 on the task mixture
   train.py stage2  DATA OUT      everything, ViT included, on the task mixture at a lower rate
   train.py stage3  DATA OUT      the long joint run from OUT/pali2.pt (run.sh: stage 1's model)
@@ -55,6 +56,7 @@ world written by `palid synth`.
                                  front), MOTION_BUCKETS (relative position buckets), MOTION_VIT_ADD
                                  (ViT layers at the end), each starting as the same function as
                                  MOTION_FROM
+                                 (MOTION_CENTRE=w: the object centres of STAGE0D_CENTRE kept)
   train.py probe-motion DATA OUT what can learn motion from CKPT's frozen ViT features (frames 0
                                  and 15): a fresh or CKPT's T5 encoder, or absolute positions;
                                  PROBE_AXES=tokens|pixels turns the token order or the pictures
@@ -255,6 +257,39 @@ def load_dense(path, nimgs):
     return out
 
 
+def load_centres(path, nimgs, patch):
+    """For each scene and patch, the centre of the object that covers most
+    of the patch, in patch units from the picture's top left (the mean of
+    the object's pixels in the label map, synth.Scene.Labels), and the
+    share of the patch it covers (0 where no object does): float32
+    [N, patches, 3] as (x, y, share), cached in centres.npy. Unlike the
+    dense classes, each object is told apart (two yellow circles have
+    two centres)."""
+    cache = os.path.join(path, "centres.npy")
+    if os.path.exists(cache):
+        return np.load(cache)
+    recs = [json.loads(l) for l in open(os.path.join(path, "scenes.jsonl"))]
+    assert len(recs) == nimgs, f"{path}: {len(recs)} label maps for {nimgs} pictures"
+    g = 64 // patch
+    ys, xs = np.mgrid[0:64, 0:64].astype(np.float32) + 0.5
+    out = np.zeros((nimgs, g * g, 3), dtype=np.float32)
+    for n, r in enumerate(recs):
+        lab = np.asarray(Image.open(os.path.join(path, r["labels"])))
+        best = np.zeros(g * g, dtype=np.float32)
+        for i in range(len(r["objects"] or [])):
+            m = lab == 1 + i
+            if not m.any():
+                continue
+            cx, cy = xs[m].mean() / patch, ys[m].mean() / patch
+            share = m.reshape(g, patch, g, patch).mean((1, 3)).ravel()
+            take = share > best
+            best[take] = share[take]
+            out[n, take] = (cx, cy, 0)
+        out[n, :, 2] = best
+    np.save(cache, out)
+    return out
+
+
 def dense_targets(dense, patch):
     """The share of each dense class in each patch: [B, patches, classes]."""
     b, h, w = dense.shape
@@ -273,6 +308,44 @@ def dense_loss(head, tokens, target, fg_weight):
     four in five patches are background only and would drown the rest."""
     w = 1 + fg_weight * (1 - target[..., 0])
     return (-(target * F.log_softmax(head(tokens).float(), -1)).sum(-1) * w).sum() / w.sum()
+
+
+def centre_loss(head, tokens, centres):
+    """The squared error (in patches squared) of the centre head's guess
+    of each object patch's object centre (load_centres), each patch
+    weighted by the share of it the object covers, patches less than a
+    quarter covered left out. Session 23 found the ViT's tokens tell x
+    linearly to 3.2 pixels and y only to 4.8 (work/r/centre.py); this
+    asks each token for its object's exact place on both axes."""
+    c = torch.as_tensor(centres)
+    w = c[..., 2] * (c[..., 2] >= 0.25)
+    err = ((head(tokens).float() - c[..., :2]) ** 2).sum(-1)
+    return (err * w).sum() / w.sum().clamp(min=1e-6)
+
+
+@torch.no_grad()
+def centre_error(vit, head, pix, centres):
+    """Held-out RMSE in pixels of the centre head's x and y on the patches
+    an object covers at least half of."""
+    vit.eval()
+    pred = head(vit(pix)).float()
+    vit.train()
+    c = torch.as_tensor(centres)
+    keep = c[..., 2] >= 0.5
+    err = (pred - c[..., :2])[keep] * VISION["patch_size"]
+    return tuple(err.pow(2).mean(0).sqrt().tolist())
+
+
+def new_centre_head(path=None):
+    """A linear head from ViT tokens to (x, y) in patches: path's, or one
+    that starts at the picture's centre."""
+    head = nn.Linear(VISION["hidden_size"], 2)
+    if path:
+        head.load_state_dict(torch.load(path))
+    else:
+        nn.init.zeros_(head.weight)
+        nn.init.constant_(head.bias, 64 / VISION["patch_size"] / 2)
+    return head
 
 
 def dense_heldout(data, eimgs, n=256):
@@ -426,6 +499,14 @@ def stage0_dense(data, out):
         head.load_state_dict(torch.load(os.path.join(out, "dense_head.pt")))
         shutil.copy(os.path.join(out, "vit.pt"), os.path.join(out, "vit-siglip.pt"))
     params = list(vit.parameters()) + list(head.parameters())
+    # STAGE0D_CENTRE=w: plus w times centre_loss of a centre head
+    # (STAGE0D_CENTRE_FROM's, or fresh), saved as centre_head.pt.
+    centre_w = float(os.environ.get("STAGE0D_CENTRE", "0"))
+    if centre_w > 0:
+        centres = load_centres(os.path.join(data, "scenes"), len(imgs), patch)
+        ecentres = load_centres(os.path.join(data, "eval-scenes"), len(eimgs), patch)[:len(epix)]
+        chead = new_centre_head(os.environ.get("STAGE0D_CENTRE_FROM"))
+        params += list(chead.parameters())
     peak = float(os.environ.get("STAGE0D_LR", "1e-3"))
     opt = torch.optim.AdamW(params, lr=peak, weight_decay=1e-4)
     steps = int(os.environ.get("STAGE0D_STEPS", "2000"))
@@ -436,17 +517,27 @@ def stage0_dense(data, out):
             g["lr"] = lr_at(step, steps, peak, 50)
         batch = random.sample(range(len(imgs)), 64)
         with amp():
-            loss = dense_loss(head, vit(to_pixels(imgs[batch])), dense_targets(dense[batch], patch), dense_fg)
+            tokens = vit(to_pixels(imgs[batch]))
+            loss = dense_loss(head, tokens, dense_targets(dense[batch], patch), dense_fg)
+            if centre_w > 0:
+                closs = centre_loss(chead, tokens, centres[batch])
+                loss = loss + centre_w * closs
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         if step % 250 == 249 or step == steps - 1:
             acc, n = dense_accuracy(vit, head, epix, edense)
+            cmsg = ""
+            if centre_w > 0:
+                cmsg = " centre loss {:.4f} held-out RMSE x {:.2f} y {:.2f} px".format(
+                    closs.item(), *centre_error(vit, chead, epix, ecentres))
             log(out, f"stage0-dense step {step} loss {loss.item():.4f} held-out patch class {acc:.3f} (of {n}) "
-                     f"{time.time() - t0:.0f}s")
+                     f"{time.time() - t0:.0f}s{cmsg}")
     torch.save(vit.state_dict(), os.path.join(out, "vit.pt"))
     torch.save(head.state_dict(), os.path.join(out, "dense_head.pt"))
+    if centre_w > 0:
+        torch.save(chead.state_dict(), os.path.join(out, "centre_head.pt"))
     if model is not None:
         torch.save(plain_state(model), os.path.join(out, "pali.pt"))
         log(out, f"stage0-dense: objects' shape {shapes():.1f}%")
@@ -1422,6 +1513,14 @@ def motion(data, out):
     # (docs/demo-model.md); off by default.
     rows_w = float(os.environ.get("MOTION_ROWS", "0")) if dense_w > 0 else 0.0
     rows_head = nn.Linear(TEXT["d_model"], 2 * grid) if rows_w > 0 else None
+    # MOTION_CENTRE=w (with MOTION_DENSE): w times centre_loss of a centre
+    # head (MOTION_CENTRE_FROM's, e.g. a stage0-dense run's centre_head.pt,
+    # or fresh) on the ViT's tokens of every scene batch, so that the
+    # tokens keep telling their object's exact place; saved as centre_head.pt.
+    centre_w = float(os.environ.get("MOTION_CENTRE", "0")) if dense_w > 0 else 0.0
+    chead = new_centre_head(os.environ.get("MOTION_CENTRE_FROM")) if centre_w > 0 else None
+    if chead is not None:
+        centres = load_centres(os.path.join(data, "scenes"), len(ssrc), patch)
     vit_new = tuple(f"{VIT_LAYER}{i}." for i in range(vit_layers, vit_layers + vit_add))
     vit_added = [p for n, p in model.named_parameters() if n.startswith(vit_new) and p.requires_grad]
     vit_params = [p for n, p in model.named_parameters()
@@ -1437,6 +1536,8 @@ def motion(data, out):
             and not (rel_scale != 1 and n.endswith(REL_BIAS))] + list(head.parameters())
     if dense_w > 0:
         rest += list(dense_head.parameters())
+    if chead is not None:
+        rest += list(chead.parameters())
     probes = list(reg.parameters()) if reg is not None else []
     probes += list(rows_head.parameters()) if rows_head is not None else []
     params = vit_params + rest + probes + added + rel + vit_added
@@ -1537,6 +1638,11 @@ def motion(data, out):
                     rl = rows_loss(rows_head, model.multi_modal_projector.linear(vis), target)
                 smooth(ema, "rows", rl.item())
                 loss = loss + rows_w * rl
+            if chead is not None:
+                with amp():
+                    cl = centre_loss(chead, vis, centres[[r["images"][0] for r in batch]])
+                smooth(ema, "centre", cl.item())
+                loss = loss + centre_w * cl
         if clip and motion_w > 0:
             tgt = ctgt.reshape(-1)
             logits, ml = motion_loss(head, keep["enc"][:, :vis.shape[1]], tgt, cls_weight)
@@ -1554,6 +1660,7 @@ def motion(data, out):
             extra_msg = f" dense {ema.get('dense', 0):.4f}" if dense_w > 0 else ""
             extra_msg += f" aux {ema.get('aux', 0):.4f}" if reg is not None else ""
             extra_msg += f" rows {ema.get('rows', 0):.4f}" if rows_head is not None else ""
+            extra_msg += f" centre {ema.get('centre', 0):.4f}" if chead is not None else ""
             log(out, f"motion step {step} scene {ema.get('scene', 0):.4f} clip {ema.get('clip', 0):.4f} "
                      f"motion {ema.get('motion', 0):.4f} object patches right {ema.get('motion_acc', 0):.3f}"
                      f"{extra_msg} lr {opt.param_groups[0]['lr']:.2e} {time.time() - t0:.0f}s")
@@ -1567,6 +1674,8 @@ def motion(data, out):
     torch.save(head.state_dict(), os.path.join(out, "motion_head.pt"))
     if dense_w > 0:
         torch.save(dense_head.state_dict(), os.path.join(out, "dense_head.pt"))
+    if chead is not None:
+        torch.save(chead.state_dict(), os.path.join(out, "centre_head.pt"))
     shutil.copy(os.path.join(out, "pali-motion.pt"), os.path.join(out, "pali.pt"))
 
 
