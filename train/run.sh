@@ -235,13 +235,17 @@ mean "$M/average3" 17 18
 # (dense2, d31: 3,000 steps), then motion22 (m32a: from it, a clip batch
 # every other step, 1,200 steps, seed 62, motion21's motion head and
 # dense2's dense head); then the same again from motion22 (dense3, d32;
-# motion23, m34a: 1,000 steps, seed 64, two threads). The shipped model
-# is motion23.
-# dense_phase DIR FROM STEPS THREADS: FROM's ViT and the dense head beside
-# it continued on the dense loss alone (train.py stage0-dense), into DIR.
+# motion23, m34a: 1,000 steps, seed 64, two threads). Session 23: one
+# more round with each object's centre asked for (dense4, motion24). The
+# shipped model is motion24.
+# dense_phase DIR FROM STEPS THREADS [VAR=value ...]: FROM's ViT and the
+# dense head beside it continued on the dense loss alone (train.py
+# stage0-dense), into DIR.
 dense_phase() {
-	[ -f "$1/pali.pt" ] || STAGE0D_FROM="$2" STAGE0D_VIT_ADD=0 STAGE0D_STEPS=$3 TRAIN_THREADS=$4 \
-		$PY train.py stage0-dense "$DATA2" "$1"
+	dir=$1 from=$2 steps=$3 threads=$4
+	shift 4
+	[ -f "$dir/pali.pt" ] || env STAGE0D_FROM="$from" STAGE0D_VIT_ADD=0 STAGE0D_STEPS="$steps" \
+		TRAIN_THREADS="$threads" "$@" $PY train.py stage0-dense "$DATA2" "$dir"
 }
 # late NAME FROM MOTION_HEAD DENSE_HEAD [VAR=value ...]: a motion run as
 # sessions 21 and 22 made them: the ViT at the full rate with a dense
@@ -260,18 +264,28 @@ done
 mean "$M/average4" 19 20
 late motion21 "$M/average4/pali-motion.pt" "$M/average4/motion_head.pt" "$M/average4/dense_head.pt" \
 	MOTION_STEPS=1000 MOTION_CLIP_EVERY=2 MOTION_SEED=60 TRAIN_THREADS=2
-# dense_round K N STEPS SEED THREADS: a dense phase ($M/denseK, 3,000
-# steps) from motion(N-1), then motionN from it (a clip batch every other
-# step) with motion(N-1)'s motion head and the dense phase's dense head.
+# dense_round K N STEPS SEED THREADS [CENTRE]: a dense phase ($M/denseK,
+# 3,000 steps) from motion(N-1), then motionN from it (a clip batch every
+# other step) with motion(N-1)'s motion head and the dense phase's dense
+# head. With CENTRE = w, both also ask each object patch's token for its
+# object's centre, w times (STAGE0D_CENTRE, MOTION_CENTRE; the centre head
+# motion(N-1) left, if any, then the dense phase's).
 dense_round() {
 	dk=$M/dense$1
 	last=$M/motion$(($2 - 1))
-	dense_phase "$dk" "$last/pali-motion.pt" 3000 "$5"
+	chead=
+	[ ! -f "$last/centre_head.pt" ] || chead=$last/centre_head.pt
+	dense_phase "$dk" "$last/pali-motion.pt" 3000 "$5" STAGE0D_CENTRE="${6:-0}" STAGE0D_CENTRE_FROM="$chead"
 	late motion$2 "$dk/pali.pt" "$last/motion_head.pt" "$dk/dense_head.pt" \
-		MOTION_STEPS=$3 MOTION_CLIP_EVERY=2 MOTION_SEED=$4 TRAIN_THREADS=$5
+		MOTION_STEPS=$3 MOTION_CLIP_EVERY=2 MOTION_SEED=$4 TRAIN_THREADS=$5 \
+		MOTION_CENTRE="${6:-0}" MOTION_CENTRE_FROM="$dk/centre_head.pt"
 }
 dense_round 2 22 1200 62 1
 dense_round 3 23 1000 64 2
+# Session 23: the ViT's tokens told their object's x to 3.2 pixels and its
+# y to 4.8 (train.py rows); a round with the centre asked for (dense4,
+# d34c; motion24, m35c: seed 66, one thread) lifts the vertical directions.
+dense_round 4 24 1000 66 1 0.3
 DATA=$DATA2
 EVAL_ITEMS=${EVAL_ITEMS:-100} $PY train.py eval "$DATA" "$OUT"
 $PY train.py export "$DATA" "$OUT" "$OUT/hf"

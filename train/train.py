@@ -61,7 +61,8 @@ world written by `palid synth`.
                                  and 15): a fresh or CKPT's T5 encoder, or absolute positions;
                                  PROBE_AXES=tokens|pixels turns the token order or the pictures
   train.py rows    DATA OUT      linear probes of each object patch's row and column in CKPT's ViT
-                                 tokens, projected tokens and T5 encoder output (ROWS_SCENES, 3000)
+                                 tokens, projected tokens and T5 encoder output, and of its object's
+                                 centre (ROWS_SCENES, 3000)
   train.py average OUT CKPT...   the mean of the checkpoints' weights (a "model soup" of runs
                                  from one parent) as OUT/pali-motion.pt and OUT/pali.pt; OUT
                                  ending in .pt: the mean of head files written there
@@ -2130,12 +2131,17 @@ def rows_and_columns(data, out, tok, model, n=3000):
     """Linear probes, trained on the object patches (at least half covered)
     of 80% of the first n training scenes and tested on the rest, that read
     each patch's row and column from the ViT tokens, the projected tokens
-    and the T5 encoder's output (prompt "caption en"). Session 9 found the
-    row lost on the way (docs/demo-model.md)."""
+    and the T5 encoder's output (prompt "caption en"), and ridge regressions
+    of their object's centre. Session 9 found the row lost on the way
+    (docs/demo-model.md)."""
     imgs, _ = load_set(os.path.join(data, "scenes"), tok)
     patch = VISION["patch_size"]
     obj = dense_targets(load_dense(os.path.join(data, "scenes"), len(imgs))[:n], patch)
     obj = obj[..., 1:DENSE_PANEL].sum(-1) >= 0.5
+    # And the centre of the object covering at least half of a patch
+    # (load_centres), x and y (session 23: y the weaker).
+    centres = load_centres(os.path.join(data, "scenes"), len(imgs), patch)[:n]
+    big = torch.from_numpy(centres[..., 2] >= 0.5)
     prompt = tok.encode_all(["caption en"])["caption en"] + [EOS]
     with torch.no_grad():
         vit = vit_features(model.vision_tower, imgs[:n]).float()
@@ -2156,6 +2162,13 @@ def rows_and_columns(data, out, tok, model, n=3000):
             acc = linear_probe(x[:cut], lab[:cut], x[cut:], lab[cut:], g)
             msg.append(f"{what} {100 * acc:.1f}%")
         log(out, f"diagnose: object patches ({len(x) - cut} held out) read linearly from the {name}: " + ", ".join(msg))
+        x, y = f[big].double(), torch.from_numpy(centres[..., :2][big]).double()
+        x = torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], 1)
+        cut = int(0.8 * len(x))
+        w = torch.linalg.solve(x[:cut].T @ x[:cut] + 1e-2 * torch.eye(x.shape[1], dtype=x.dtype), x[:cut].T @ y[:cut])
+        rmse = ((x[cut:] @ w - y[cut:]) * patch).pow(2).mean(0).sqrt().tolist()
+        log(out, f"diagnose: their object's centre ({len(x) - cut} patches held out) read linearly (ridge) "
+                 f"from the {name}: RMSE x {rmse[0]:.2f} y {rmse[1]:.2f} pixels")
 
 
 @torch.no_grad()
