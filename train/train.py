@@ -316,7 +316,7 @@ def centre_loss(head, tokens, centres):
     of each object patch's object centre (load_centres), each patch
     weighted by the share of it the object covers, patches less than a
     quarter covered left out. Session 23 found the ViT's tokens tell x
-    linearly to 3.2 pixels and y only to 4.8 (work/r/centre.py); this
+    linearly to 3.2 pixels and y only to 4.8 (train.py rows); this
     asks each token for its object's exact place on both axes."""
     c = torch.as_tensor(centres)
     w = c[..., 2] * (c[..., 2] >= 0.25)
