@@ -235,9 +235,9 @@ mean "$M/average3" 17 18
 # (dense2, d31: 3,000 steps), then motion22 (m32a: from it, a clip batch
 # every other step, 1,200 steps, seed 62, motion21's motion head and
 # dense2's dense head); then the same again from motion22 (dense3, d32;
-# motion23, m34a: 1,000 steps, seed 64, two threads). Session 23: one
-# more round with each object's centre asked for (dense4, motion24). The
-# shipped model is motion24.
+# motion23, m34a: 1,000 steps, seed 64, two threads). Session 23: two
+# more rounds with each object's centre asked for (dense4, motion24;
+# dense5, motion25). The shipped model is motion25.
 # dense_phase DIR FROM STEPS THREADS [VAR=value ...]: FROM's ViT and the
 # dense head beside it continued on the dense loss alone (train.py
 # stage0-dense), into DIR.
@@ -286,6 +286,9 @@ dense_round 3 23 1000 64 2
 # y to 4.8 (train.py rows); a round with the centre asked for (dense4,
 # d34c; motion24, m35c: seed 66, one thread) lifts the vertical directions.
 dense_round 4 24 1000 66 1 0.3
+# And once more from motion24 (dense5, d35c, with motion24's centre head;
+# motion25, m36c: seed 67, one thread).
+dense_round 5 25 1000 67 1 0.3
 DATA=$DATA2
 EVAL_ITEMS=${EVAL_ITEMS:-100} $PY train.py eval "$DATA" "$OUT"
 $PY train.py export "$DATA" "$OUT" "$OUT/hf"

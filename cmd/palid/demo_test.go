@@ -28,8 +28,8 @@ func askBundled(t *testing.T, args ...string) string {
 // demoCases are questions about held-out scenes and clips (dataset seeds 9
 // and 8, never used in training) with their true answers, which the test
 // also checks against capture/synth's own questions and answers. The bundled
-// model is still short of the targets (docs/demo-model.md: 97.8% of held-out
-// single-frame questions, 82.7% of clip questions), so these are held-out
+// model is still short of the targets (docs/demo-model.md: 97.6% of held-out
+// single-frame questions, 84.2% of clip questions), so these are held-out
 // questions of every task, the sign's code, "top" and "bottom", and each
 // of the four directions of motion included, that palid Q8_0, palid F32,
 // palid Q4_0 and PyTorch all answer right; a broken engine, converter or
