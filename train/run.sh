@@ -4,15 +4,15 @@
 # stage 0 (SigLIP + dense head), stage 1 (ViT frozen: projector + T5),
 # stages 3 to 10 (all, ViT included; 9 and 10 on a second tokenizer whose
 # answer words are whole pieces), a "where"-only phase and six stage 11
-# runs after it, twenty-three motion runs (the clips; the ViT frozen
+# runs after it, twenty-five motion runs (the clips; the ViT frozen
 # in the first seven) with the means of sibling runs' weights between
-# them and dense phases on the ViT before the last five, the last two
-# and the last, the held-out evaluation, the export to the Hugging Face
-# layout, and palid convert.
+# them and dense phases on the ViT before motion19 and motion20 and
+# before each of the last four, the held-out evaluation, the export to
+# the Hugging Face layout, and palid convert.
 #
 # Needs Go, Debian's python3-torch, python3-numpy, python3-pil,
 # sentencepiece and OpenBLAS (scripts/deps.sh train installs them when missing).
-# Runs on 2 threads (TRAIN_THREADS), about 14.5 hours. Every
+# Runs on 2 threads (TRAIN_THREADS), about 16.5 hours. Every
 # seed is fixed.
 #
 #   train/run.sh            # everything, into train/work and models/default

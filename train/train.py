@@ -271,8 +271,9 @@ def load_centres(path, nimgs, patch):
         return np.load(cache)
     recs = [json.loads(l) for l in open(os.path.join(path, "scenes.jsonl"))]
     assert len(recs) == nimgs, f"{path}: {len(recs)} label maps for {nimgs} pictures"
-    g = 64 // patch
-    ys, xs = np.mgrid[0:64, 0:64].astype(np.float32) + 0.5
+    size = VISION["image_size"]  # the label maps' size, the pictures'
+    g = size // patch
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
     out = np.zeros((nimgs, g * g, 3), dtype=np.float32)
     for n, r in enumerate(recs):
         lab = np.asarray(Image.open(os.path.join(path, r["labels"])))
@@ -325,12 +326,11 @@ def centre_loss(head, tokens, centres):
 
 
 @torch.no_grad()
-def centre_error(vit, head, pix, centres):
-    """Held-out RMSE in pixels of the centre head's x and y on the patches
-    an object covers at least half of."""
-    vit.eval()
-    pred = head(vit(pix)).float()
-    vit.train()
+def centre_error(head, tokens, centres):
+    """Held-out RMSE in pixels of the centre head's x and y, from the ViT's
+    tokens (heldout_tokens), on the patches an object covers at least
+    half of."""
+    pred = head(tokens).float()
     c = torch.as_tensor(centres)
     keep = c[..., 2] >= 0.5
     err = (pred - c[..., :2])[keep] * VISION["patch_size"]
@@ -345,7 +345,7 @@ def new_centre_head(path=None):
         head.load_state_dict(torch.load(path))
     else:
         nn.init.zeros_(head.weight)
-        nn.init.constant_(head.bias, 64 / VISION["patch_size"] / 2)
+        nn.init.constant_(head.bias, VISION["image_size"] / VISION["patch_size"] / 2)
     return head
 
 
@@ -355,14 +355,26 @@ def dense_heldout(data, eimgs, n=256):
     return to_pixels(eimgs[:n]), dense_targets(dense, VISION["patch_size"])
 
 
+@torch.no_grad()
+def heldout_tokens(vit, pix):
+    """The ViT's tokens of held-out pixels, in eval mode, without gradients."""
+    vit.eval()
+    tokens = vit(pix)
+    vit.train()
+    return tokens
+
+
 def dense_accuracy(vit, head, pix, target):
     """Held-out share of the patches whose main non-background class (at
     least a quarter of the patch) the dense head ranks first among the
     non-background classes."""
-    vit.eval()
-    with torch.no_grad():
-        pred = head(vit(pix))[..., 1:].argmax(-1)
-    vit.train()
+    return patch_class_accuracy(head, heldout_tokens(vit, pix), target)
+
+
+@torch.no_grad()
+def patch_class_accuracy(head, tokens, target):
+    """dense_accuracy for ViT tokens already computed, and its count of patches."""
+    pred = head(tokens)[..., 1:].argmax(-1)
     fg = target[..., 1:].max(-1)
     keep = fg.values >= 0.25
     return (pred[keep] == fg.indices[keep]).float().mean().item(), int(keep.sum())
@@ -528,11 +540,12 @@ def stage0_dense(data, out):
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         if step % 250 == 249 or step == steps - 1:
-            acc, n = dense_accuracy(vit, head, epix, edense)
+            etokens = heldout_tokens(vit, epix)
+            acc, n = patch_class_accuracy(head, etokens, edense)
             cmsg = ""
             if centre_w > 0:
                 cmsg = " centre loss {:.4f} held-out RMSE x {:.2f} y {:.2f} px".format(
-                    closs.item(), *centre_error(vit, chead, epix, ecentres))
+                    closs.item(), *centre_error(chead, etokens, ecentres))
             log(out, f"stage0-dense step {step} loss {loss.item():.4f} held-out patch class {acc:.3f} (of {n}) "
                      f"{time.time() - t0:.0f}s{cmsg}")
     torch.save(vit.state_dict(), os.path.join(out, "vit.pt"))
@@ -1629,7 +1642,8 @@ def motion(data, out):
             smooth(ema, "aux", extra.item())
             loss = loss + extra
         if dense_w > 0 and not clip:
-            target = dense_targets(dense[[r["images"][0] for r in batch]], patch)
+            pictures = [r["images"][0] for r in batch]
+            target = dense_targets(dense[pictures], patch)
             with amp():
                 dl = dense_loss(dense_head, vis, target, dense_fg)
             smooth(ema, "dense", dl.item())
@@ -1641,7 +1655,7 @@ def motion(data, out):
                 loss = loss + rows_w * rl
             if chead is not None:
                 with amp():
-                    cl = centre_loss(chead, vis, centres[[r["images"][0] for r in batch]])
+                    cl = centre_loss(chead, vis, centres[pictures])
                 smooth(ema, "centre", cl.item())
                 loss = loss + centre_w * cl
         if clip and motion_w > 0:
