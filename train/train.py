@@ -304,6 +304,24 @@ def dense_targets(dense, patch):
     return torch.from_numpy(counts.reshape(b, gh * gw, DENSE_CLASSES)).float() / (patch * patch)
 
 
+def fit_dense_head(head, vit, imgs, dense, steps, fg_weight):
+    """Fits the dense head alone on vit's tokens as they are (the ViT
+    untouched): steps batches of 128 of imgs with their label maps dense,
+    AdamW at 3e-3. For a model whose dense head is gone (train.py import).
+    Returns the last batch's loss."""
+    opt = torch.optim.AdamW(head.parameters(), lr=3e-3)
+    for i in range(steps):
+        idx = random.sample(range(len(imgs)), 128)
+        with torch.no_grad(), amp():
+            f = vit(to_pixels(imgs[idx]))
+        with amp():
+            loss = dense_loss(head, f, dense_targets(dense[idx], VISION["patch_size"]), fg_weight)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return loss.item()
+
+
 def dense_loss(head, tokens, target, fg_weight):
     """Soft cross-entropy of the dense head against the patch shares,
     each patch weighted 1 + fg_weight times its non-background share:
@@ -501,9 +519,16 @@ def stage0_dense(data, out):
         model = new_model(tok, enc_layers, buckets, vit_layers + add)
         model.load_state_dict(append_vit_layers(state, model, add))
         vit = model.vision_tower
-        head.load_state_dict(torch.load(os.environ.get("STAGE0D_HEAD_FROM")
-                                        or os.path.join(os.path.dirname(src), "dense_head.pt")))
         os.makedirs(out, exist_ok=True)
+        # STAGE0D_HEAD_FIT=n: a fresh dense head fitted first, n steps
+        # (fit_dense_head), for a model read back by train.py import.
+        fit = int(os.environ.get("STAGE0D_HEAD_FIT", "0"))
+        if fit:
+            log(out, f"stage0-dense: dense head fitted, loss "
+                     f"{fit_dense_head(head, vit, imgs, dense, fit, float(os.environ.get('DENSE_FG', '4'))):.4f}")
+        else:
+            head.load_state_dict(torch.load(os.environ.get("STAGE0D_HEAD_FROM")
+                                            or os.path.join(os.path.dirname(src), "dense_head.pt")))
         log(out, f"stage0-dense: {src}'s ViT, {vit_layers + add} layers ({add} new); "
                  f"objects' shape {shapes():.1f}%")
     else:
@@ -1463,22 +1488,13 @@ def motion(data, out):
     if dense_w > 0:
         dense = load_dense(os.path.join(data, "scenes"), len(ssrc))
         dense_head = nn.Linear(VISION["hidden_size"], DENSE_CLASSES)
-        hopt = torch.optim.AdamW(dense_head.parameters(), lr=3e-3)
         fit = int(os.environ.get("MOTION_DENSE_FIT", "300"))
         if os.environ.get("MOTION_DENSE_FROM"):
             dense_head.load_state_dict(torch.load(os.environ["MOTION_DENSE_FROM"]))
             fit = 0
-        for i in range(fit):
-            idx = random.sample(range(len(ssrc)), 128)
-            with torch.no_grad(), amp():
-                f = model.vision_tower(to_pixels(ssrc[idx]))
-            with amp():
-                dl = dense_loss(dense_head, f, dense_targets(dense[idx], patch), dense_fg)
-            hopt.zero_grad()
-            dl.backward()
-            hopt.step()
         if fit:
-            log(out, f"motion: dense head fitted, loss {dl.item():.4f}")
+            dl = fit_dense_head(dense_head, model.vision_tower, ssrc, dense, fit, dense_fg)
+            log(out, f"motion: dense head fitted, loss {dl:.4f}")
     grid = VISION["image_size"] // patch
     targets = torch.from_numpy(motion_targets(os.path.join(data, "clips"), grid))
     frames = targets.shape[1]
