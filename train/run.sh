@@ -37,26 +37,9 @@ mkdir -p "$DATA" "$OUT"
 go build -o "$WORK/palid" ./cmd/palid
 P=$WORK/palid
 
-# Training and held-out data: the training seeds (1, 2) and the held-out
-# seeds (9, 8) never share a scene (item seeds are seed*1e6 + i).
-[ -f "$DATA/scenes/questions.jsonl" ] || "$P" synth --seed 1 --count 30000 --out "$DATA/scenes"
-[ -f "$DATA/clips/questions.jsonl" ] || "$P" synth --seed 2 --count 4000 --clips --out "$DATA/clips"
-[ -f "$DATA/eval-scenes/questions.jsonl" ] || "$P" synth --seed 9 --count 500 --out "$DATA/eval-scenes"
-[ -f "$DATA/eval-clips/questions.jsonl" ] || "$P" synth --seed 8 --count 200 --clips --out "$DATA/eval-clips"
-
-# Tokenizer: a unigram SentencePiece model on the task text (T5 ids: pad 0, eos 1, unk 2).
-SPM_FLAGS="--vocab_size=160 --model_type=unigram --character_coverage=1.0 --pad_id=0 --eos_id=1 --unk_id=2
-	--bos_id=-1 --split_digits=true --hard_vocab_limit=false --input_sentence_size=1000000"
-if [ ! -f "$DATA/spiece.model" ]; then
-	$PY -c '
-import json, sys
-for f in sys.argv[1:]:
-    for l in open(f):
-        r = json.loads(l)
-        print(r["prompt"]); print(r["answer"])
-' "$DATA/scenes/questions.jsonl" "$DATA/clips/questions.jsonl" > "$DATA/text.txt"
-	spm_train --input="$DATA/text.txt" --model_prefix="$DATA/spiece" $SPM_FLAGS
-fi
+# The datasets and both tokenizers (data.sh): training seeds 1 and 2,
+# held-out 9 and 8, validation 10 and 11.
+WORK=$WORK ./train/data.sh
 
 cd "$ROOT/train"
 # Stage 0 (SigLIP ViT with a dense per-patch head on the label maps), the
@@ -85,16 +68,13 @@ cd "$ROOT/train"
 [ -f "$OUT/pali7.pt" ] || TRAIN_THREADS=1 $PY train.py stage7 "$DATA" "$OUT"
 [ -f "$OUT/pali8.pt" ] || TRAIN_THREADS=1 $PY train.py stage8 "$DATA" "$OUT"
 
-# A second tokenizer in which every one-word answer that the first split
-# (right = ▁ r ig h t) is one piece, stage 8's model moved to it (the
+# The second tokenizer (data.sh: every one-word answer that the first
+# split, right = ▁ r ig h t, is one piece), stage 8's model moved to it (the
 # embedding rows of shared pieces kept), and stage 9 on it: stage 8's
 # settings at lr 5e-4, 1,500 steps. docs/demo-model.md, session 8.
 DATA2=$WORK/data-tok2
 OUT2=$WORK/out-tok2
-mkdir -p "$DATA2" "$OUT2"
-for d in scenes clips eval-scenes eval-clips; do ln -sfn "../$(basename "$DATA")/$d" "$DATA2/$d"; done
-[ -f "$DATA2/spiece.model" ] || spm_train --input="$DATA/text.txt" --model_prefix="$DATA2/spiece" $SPM_FLAGS \
-	--user_defined_symbols=▁right,▁left,▁top,▁bottom,▁up,▁down,▁yes,▁no
+mkdir -p "$OUT2"
 [ -f "$OUT2/pali8.pt" ] || $PY train.py retokenize "$DATA" "$OUT" "$DATA2" "$OUT2" 8
 [ -f "$OUT2/pali9.pt" ] || TRAIN_THREADS=1 $PY train.py stage9 "$DATA2" "$OUT2"
 # Stage 10: from stage 9, lr 3e-4, 800 steps, the sampling weights of
