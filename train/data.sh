@@ -58,7 +58,7 @@ for d in scenes clips eval-scenes eval-clips; do ln -sfn "../$(basename "$DATA")
 
 ln -sfn ../validation/scenes "$VAL/eval-scenes"
 ln -sfn ../validation/clips "$VAL/eval-clips"
-cp "$DATA2/spiece.model" "$VAL/spiece.model"
+cp "$DATA2/spiece.model" "$DATA2/spiece.vocab" "$VAL/"
 
 # The held-out questions of train.py eval with EVAL_ITEMS=100, as palid
 # datasets (their pictures linked), so that palid answers the same ones.

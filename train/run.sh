@@ -4,15 +4,16 @@
 # stage 0 (SigLIP + dense head), stage 1 (ViT frozen: projector + T5),
 # stages 3 to 10 (all, ViT included; 9 and 10 on a second tokenizer whose
 # answer words are whole pieces), a "where"-only phase and six stage 11
-# runs after it, twenty-five motion runs (the clips; the ViT frozen
+# runs after it, twenty-seven motion runs (the clips; the ViT frozen
 # in the first seven) with the means of sibling runs' weights between
-# them and dense phases on the ViT before motion19 and motion20 and
-# before each of the last four, the held-out evaluation, the export to
+# them and dense phases on the ViT before motion19 and motion20, before
+# each of motion22 to motion25 and before the last two (from motion25
+# read back as palid runs it), the held-out evaluation, the export to
 # the Hugging Face layout, and palid convert.
 #
 # Needs Go, Debian's python3-torch, python3-numpy, python3-pil,
 # sentencepiece and OpenBLAS (scripts/deps.sh train installs them when missing).
-# Runs on 2 threads (TRAIN_THREADS), about 16.5 hours. Every
+# Runs on 2 threads (TRAIN_THREADS), about 17.5 hours. Every
 # seed is fixed.
 #
 #   train/run.sh            # everything, into train/work and models/default
@@ -189,7 +190,8 @@ siblings() {
 mean() {
 	out=$1
 	shift
-	for h in pali-motion motion_head dense_head; do
+	for h in pali-motion motion_head dense_head centre_head; do
+		[ -f "$M/motion$1/$h.pt" ] || continue # the centre head: session 23 on
 		f=$out/$h.pt
 		[ "$h" != pali-motion ] || f=$out
 		[ -f "$out/$h.pt" ] || $PY train.py average "$f" $(for n in "$@"; do echo "$M/motion$n/$h.pt"; done)
@@ -217,7 +219,8 @@ mean "$M/average3" 17 18
 # dense2's dense head); then the same again from motion22 (dense3, d32;
 # motion23, m34a: 1,000 steps, seed 64, two threads). Session 23: two
 # more rounds with each object's centre asked for (dense4, motion24;
-# dense5, motion25). The shipped model is motion25.
+# dense5, motion25). Session 24: one more from motion25 read back, and
+# the mean of its two runs (average5), the shipped model.
 # dense_phase DIR FROM STEPS THREADS [VAR=value ...]: FROM's ViT and the
 # dense head beside it continued on the dense loss alone (train.py
 # stage0-dense), into DIR.
@@ -269,6 +272,28 @@ dense_round 4 24 1000 66 1 0.3
 # And once more from motion24 (dense5, d35c, with motion24's centre head;
 # motion25, m36c: seed 67, one thread).
 dense_round 5 25 1000 67 1 0.3
+# Session 24 (train/work was gone): the round starts from motion25 as
+# models/default held it, read back (import25: exported, converted to Q8_0
+# and train.py import: the weights as palid runs them, without the heads):
+# a dense phase (dense6, d37c) with a fresh dense head fitted first
+# (STAGE0D_HEAD_FIT) and the centre asked for, two motion runs from it
+# (motion26, motion27: m37a and m37b, seeds 69 and 70, one thread each)
+# with a fresh motion head fitted first (MOTION_HEAD_FIT), and their mean
+# (average5, s37): the shipped model.
+I=$M/import25
+if [ ! -f "$I/pali.pt" ]; then
+	$PY train.py export "$DATA2" "$M/motion25" "$I/hf"
+	"$P" convert -quiet --out "$I/q8_0" --quant q8_0 "$I/hf"
+	$PY train.py import "$DATA2" "$I/q8_0" "$I"
+fi
+dense_phase "$M/dense6" "$I/pali.pt" 3000 2 STAGE0D_HEAD_FIT=300 STAGE0D_CENTRE=0.3
+for n in 26 27; do
+	late motion$n "$M/dense6/pali.pt" "" "$M/dense6/dense_head.pt" MOTION_STEPS=1000 MOTION_CLIP_EVERY=2 \
+		MOTION_SEED=$((43 + n)) TRAIN_THREADS=1 MOTION_HEAD_FIT=200 MOTION_CENTRE=0.3 \
+		MOTION_CENTRE_FROM="$M/dense6/centre_head.pt"
+done
+mean "$M/average5" 26 27
+OUT=$M/average5
 DATA=$DATA2
 EVAL_ITEMS=${EVAL_ITEMS:-100} $PY train.py eval "$DATA" "$OUT"
 $PY train.py export "$DATA" "$OUT" "$OUT/hf"
