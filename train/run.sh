@@ -4,16 +4,17 @@
 # stage 0 (SigLIP + dense head), stage 1 (ViT frozen: projector + T5),
 # stages 3 to 10 (all, ViT included; 9 and 10 on a second tokenizer whose
 # answer words are whole pieces), a "where"-only phase and six stage 11
-# runs after it, twenty-seven motion runs (the clips; the ViT frozen
+# runs after it, thirty motion runs (the clips; the ViT frozen
 # in the first seven) with the means of sibling runs' weights between
 # them and dense phases on the ViT before motion19 and motion20, before
-# each of motion22 to motion25 and before the last two (from motion25
-# read back as palid runs it), the held-out evaluation, the export to
+# each of motion22 to motion25, before motion26 and motion27 (from
+# motion25 read back as palid runs it) and before the last three, the
+# held-out evaluation, the export to
 # the Hugging Face layout, and palid convert.
 #
 # Needs Go, Debian's python3-torch, python3-numpy, python3-pil,
 # sentencepiece and OpenBLAS (scripts/deps.sh train installs them when missing).
-# Runs on 2 threads (TRAIN_THREADS), about 17.5 hours. Every
+# Runs on 2 threads (TRAIN_THREADS), about 19 hours. Every
 # seed is fixed.
 #
 #   train/run.sh            # everything, into train/work and models/default
@@ -220,7 +221,8 @@ mean "$M/average3" 17 18
 # motion23, m34a: 1,000 steps, seed 64, two threads). Session 23: two
 # more rounds with each object's centre asked for (dense4, motion24;
 # dense5, motion25). Session 24: one more from motion25 read back, and
-# the mean of its two runs (average5), the shipped model.
+# the mean of its two runs (average5); then one more from that and the
+# mean of its three runs (average6), the shipped model.
 # dense_phase DIR FROM STEPS THREADS [VAR=value ...]: FROM's ViT and the
 # dense head beside it continued on the dense loss alone (train.py
 # stage0-dense), into DIR.
@@ -279,7 +281,7 @@ dense_round 5 25 1000 67 1 0.3
 # (STAGE0D_HEAD_FIT) and the centre asked for, two motion runs from it
 # (motion26, motion27: m37a and m37b, seeds 69 and 70, one thread each)
 # with a fresh motion head fitted first (MOTION_HEAD_FIT), and their mean
-# (average5, s37): the shipped model.
+# (average5, s37).
 I=$M/import25
 if [ ! -f "$I/pali.pt" ]; then
 	$PY train.py export "$DATA2" "$M/motion25" "$I/hf"
@@ -293,7 +295,19 @@ for n in 26 27; do
 		MOTION_CENTRE_FROM="$M/dense6/centre_head.pt"
 done
 mean "$M/average5" 26 27
-OUT=$M/average5
+# And once more from average5 (dense7, d38c: average5's dense and centre
+# heads; motion28 to motion30: m38a, m38b, m38c, seeds 71 to 73, one
+# thread each, average5's motion head), and the mean of the three
+# (average6, s38): the shipped model.
+dense_phase "$M/dense7" "$M/average5/pali-motion.pt" 3000 2 STAGE0D_CENTRE=0.3 \
+	STAGE0D_CENTRE_FROM="$M/average5/centre_head.pt"
+for n in 28 29 30; do
+	late motion$n "$M/dense7/pali.pt" "$M/average5/motion_head.pt" "$M/dense7/dense_head.pt" MOTION_STEPS=1000 \
+		MOTION_CLIP_EVERY=2 MOTION_SEED=$((43 + n)) TRAIN_THREADS=1 MOTION_CENTRE=0.3 \
+		MOTION_CENTRE_FROM="$M/dense7/centre_head.pt"
+done
+mean "$M/average6" 28 29 30
+OUT=$M/average6
 DATA=$DATA2
 EVAL_ITEMS=${EVAL_ITEMS:-100} $PY train.py eval "$DATA" "$OUT"
 $PY train.py export "$DATA" "$OUT" "$OUT/hf"

@@ -28,8 +28,8 @@ func askBundled(t *testing.T, args ...string) string {
 // demoCases are questions about held-out scenes and clips (dataset seeds 9
 // and 8, never used in training) with their true answers, which the test
 // also checks against capture/synth's own questions and answers. The bundled
-// model is still short of the targets (docs/demo-model.md: 98.1% of held-out
-// single-frame questions, 87.1% of clip questions), so these are held-out
+// model is not perfect (docs/demo-model.md: 98.8% of held-out
+// single-frame questions, 90.4% of clip questions), so these are held-out
 // questions of every task, the sign's code, "top" and "bottom", and each
 // of the four directions of motion included, that palid Q8_0, palid F32,
 // palid Q4_0 and PyTorch all answer right; a broken engine, converter or
@@ -125,6 +125,6 @@ func answerOf(qs []synth.QA, prompt string) string {
 // measured 89 of 89 (100%) on these questions (`go test -v -run
 // BundledModelAccuracy ./cmd/palid/` logs the count); the floor (84 of 89)
 // leaves room for a few near-tied answers flipping. The previous bundled
-// models scored 88, 89, 89, 88, 88, 84, 84, 85, 85, 78, 72, 74, 62, 43 and (picture-blind) 25
+// models scored 89, 88, 89, 89, 88, 88, 84, 84, 85, 85, 78, 72, 74, 62, 43 and (picture-blind) 25
 // of 89 here; a broken engine scores near zero.
 const demoAccuracyFloor = 0.94

@@ -25,7 +25,7 @@ import (
 // e2eCases are held-out scenes and clips (never used in training) whose
 // questions the bundled model answers right through `palid ask`; the
 // expected answers are the synthetic world's truth, not the model's. The
-// demo model is still weak on clips (docs/demo-model.md: 82% of held-out
+// demo model is weaker on clips (docs/demo-model.md: 85% of held-out
 // direction questions), so the clip cases show the video path end to end,
 // not the model's skill; every raw answer's frame count (16 for a clip) is
 // checked too.
