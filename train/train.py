@@ -498,6 +498,7 @@ def stage0_dense(data, out):
     dense = load_dense(os.path.join(data, "scenes"), len(imgs))
     eimgs, _ = load_set(os.path.join(data, "eval-scenes"), tok)
     patch = VISION["patch_size"]
+    dense_fg = float(os.environ.get("DENSE_FG", "4"))
     epix, edense = dense_heldout(data, eimgs)
     head = nn.Linear(VISION["hidden_size"], DENSE_CLASSES)
     # STAGE0D_FROM=CKPT: instead, a whole model's ViT (train.py motion's
@@ -524,8 +525,7 @@ def stage0_dense(data, out):
         # (fit_dense_head), for a model read back by train.py import.
         fit = int(os.environ.get("STAGE0D_HEAD_FIT", "0"))
         if fit:
-            log(out, f"stage0-dense: dense head fitted, loss "
-                     f"{fit_dense_head(head, vit, imgs, dense, fit, float(os.environ.get('DENSE_FG', '4'))):.4f}")
+            log(out, f"stage0-dense: dense head fitted, loss {fit_dense_head(head, vit, imgs, dense, fit, dense_fg):.4f}")
         else:
             head.load_state_dict(torch.load(os.environ.get("STAGE0D_HEAD_FROM")
                                             or os.path.join(os.path.dirname(src), "dense_head.pt")))
@@ -548,7 +548,6 @@ def stage0_dense(data, out):
     peak = float(os.environ.get("STAGE0D_LR", "1e-3"))
     opt = torch.optim.AdamW(params, lr=peak, weight_decay=1e-4)
     steps = int(os.environ.get("STAGE0D_STEPS", "2000"))
-    dense_fg = float(os.environ.get("DENSE_FG", "4"))
     t0 = time.time()
     for step in range(steps):
         for g in opt.param_groups:

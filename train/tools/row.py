@@ -3,21 +3,21 @@
 right, single-frame %, clip %, direction %, vertical directions right."""
 import json, os, sys
 
+from answers import SINGLE, right
+
 here = os.path.dirname(os.path.abspath(__file__))
-SINGLE = {"caption", "color", "count", "exists", "where", "ocr"}
 
 
 def cells(path):
     if not os.path.exists(path):
         return ["-"] * 5
     p = [json.loads(l) for l in open(path)]
-    ok = lambda rs: sum(r["got"] == r["answer"] for r in rs)
-    pct = lambda rs: "%.1f" % (100.0 * ok(rs) / len(rs))
+    pct = lambda rs: "%.1f" % (100.0 * right(rs) / len(rs))
     single = [r for r in p if r["task"] in SINGLE]
     clips = [r for r in p if r["task"] not in SINGLE]
     dirs = [r for r in p if r["task"] == "direction"]
     vert = [r for r in dirs if r["answer"] in ("up", "down")]
-    return [str(ok(p)), pct(single), pct(clips), pct(dirs), f"{ok(vert)} of {len(vert)}"]
+    return [str(right(p)), pct(single), pct(clips), pct(dirs), f"{right(vert)} of {len(vert)}"]
 
 
 for name in sys.argv[1:]:
